@@ -1,0 +1,36 @@
+# One entry point for a fresh machine: `make serve` (install + run), `make test` (install + test).
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install serve index test eval bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch first, pinned to the local CPU wheel, so nothing pulls the CUDA build.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+serve: install
+	$(BIN)/rag serve
+
+index: install
+	$(BIN)/rag index
+
+test: install
+	$(BIN)/python -m pytest
+
+eval: install
+	$(BIN)/rag eval ../shared/data/scifact --mode dense --mode lexical --mode hybrid
+	$(BIN)/rag eval ../shared/data/seed_qa_dev.jsonl --mode dense --mode lexical --mode hybrid
+
+clean:
+	rm -rf $(VENV) index/*.sqlite* index/*.faiss index/manifest.json

@@ -1,0 +1,155 @@
+"""The `rag` command: a thin shell over rag.Engine."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import Settings
+from .retrieval import MODES
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "index_dir", None):
+        overrides["index_dir"] = Path(args.index_dir)
+    if getattr(args, "model", None):
+        overrides["model"] = args.model
+    return Settings(**overrides)
+
+
+def _engine(args: argparse.Namespace):
+    from .engine import Engine
+
+    return Engine(_settings(args))
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.rebuild:
+        from .store import Store
+
+        Store.destroy(settings.index_dir)
+    from .engine import Engine
+
+    engine = Engine(settings)
+    paths = args.paths or [settings.corpus_dir]
+    report = engine.sync(paths, progress=not args.quiet and sys.stderr.isatty())
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(f"indexed {', '.join(map(str, paths))} into {settings.index_dir}")
+        print(f"  added {report.added}, updated {report.updated}, removed {report.removed}, "
+              f"unchanged {report.unchanged}; chunks embedded {report.chunks_embedded}")
+        for s in report.skipped:
+            print(f"  skipped (unsupported type): {s}")
+        for e in report.errors:
+            print(f"  error: {e['file']}: {e['error']}", file=sys.stderr)
+    return 1 if report.errors and not (report.added or report.updated or report.unchanged) else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    filters = json.loads(args.filter) if args.filter else None
+    result = engine.search(args.query, top_k=args.top_k, mode=args.mode, filters=filters)
+    if args.json:
+        _print_json(result.to_dict())
+        return 0
+    if not result.hits:
+        print("no results (is the index empty? run `rag index`)")
+    for h in result.hits:
+        c = h.chunk
+        where = f"{h.source}:{c.line_start}-{c.line_end}" + (f" (page {c.page})" if c.page else "")
+        print(f"[{h.rank}] {h.score:.4f}  {h.title}")
+        print(f"    {where}" + (f"  §{c.section}" if c.section else ""))
+        print(textwrap.indent(textwrap.fill(c.text, 100), "    "))
+        print()
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    _print_json(_engine(args).stats())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag", description="Grounded retrieval: index documents, search them "
+                                "with provenance, answer with citations.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser, json_flag: bool = True) -> None:
+        sp.add_argument("--index-dir", help="index directory (default: $RAG_INDEX_DIR or ./index)")
+        sp.add_argument("--model", help="sentence-transformers model name or path (default: bundled all-MiniLM-L6-v2)")
+        if json_flag:
+            sp.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    sp = sub.add_parser("index", help="make the index match the files under PATHS (default: corpus/)")
+    sp.add_argument("paths", nargs="*", type=Path, help="files or folders (.txt .md .html .pdf)")
+    sp.add_argument("--rebuild", action="store_true", help="delete the index first and build it anew")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    common(sp)
+    sp.set_defaults(func=cmd_index)
+
+    sp = sub.add_parser("search", help="ranked passages for a question")
+    sp.add_argument("query")
+    sp.add_argument("--top-k", type=int, default=5, help="number of passages (1-100, default 5)")
+    sp.add_argument("--mode", choices=MODES, default="hybrid", help="retriever (default hybrid)")
+    sp.add_argument("--filter", help='JSON filters, e.g. \'{"year": {"gte": 2009}, "doc_id": ["a", "b"]}\'')
+    common(sp)
+    sp.set_defaults(func=cmd_search)
+
+    sp = sub.add_parser("stats", help="documents, chunks, model and generation of the index")
+    common(sp, json_flag=False)
+    sp.set_defaults(func=cmd_stats)
+    _register_extra(sub, common)
+    return p
+
+
+def _register_extra(sub, common: Callable) -> None:
+    """Commands whose modules are optional imports (eval, ask, serve)."""
+    for name in ("rag.cli_eval", "rag.cli_serve"):
+        try:
+            module = __import__(name, fromlist=["register"])
+        except ImportError:
+            continue
+        module.register(sub, common)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if getattr(args, "top_k", None) is not None and not 1 <= args.top_k <= 100:
+        print("error: --top-k must be between 1 and 100", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, RuntimeError, OSError) as e:  # IndexMismatchError, FilterError, bad JSON ...
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # IndexMismatchError is not a ValueError
+        from .store import IndexMismatchError
+
+        if isinstance(e, IndexMismatchError):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""All settings in one place: environment variables prefixed ``RAG_``, overridable in code."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set as ``RAG_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    index_dir: Path = Field(default=PROJECT_ROOT / "index", description="Where the index lives.")
+    corpus_dir: Path = Field(default=PROJECT_ROOT / "corpus", description="Default corpus to index.")
+    model: str = Field(default=BUNDLED_MODEL, description="sentence-transformers model name or path.")
+    device: str = "cpu"
+    batch_size: int = Field(default=64, ge=1)
+    chunk_tokens: int = Field(default=160, ge=16, description="Chunk budget in cl100k tokens.")
+    chunk_overlap: int = Field(default=32, ge=0, description="Overlap between chunks in cl100k tokens.")
+    embed_title: bool = Field(default=True, description="Prefix the document title when embedding a chunk.")
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    candidates: int = Field(default=100, ge=1, description="Per-retriever depth before fusion.")
+    # Answers
+    ask_threshold: float = Field(default=0.45, description="Min sentence similarity to call an answer grounded.")
+    # Service
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    protect_reads: bool = False
+    cors_origins: list[str] = Field(default_factory=list)
+    max_upload_mb: float = 20.0
+    max_query_chars: int = 2000
+    log_level: str = "INFO"
+    threads: int = Field(default=0, description="Torch/FAISS threads; 0 = number of cores.")

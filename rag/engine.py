@@ -1,0 +1,198 @@
+"""The facade: one object that indexes, searches and answers; the CLI and the API call only this."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from .chunking import ChunkLimits
+from .config import Settings
+from .embedding import Embedder, embed_key
+from .filters import matching_documents
+from .ingest import Prepared, doc_id_for, prepare, sha256_bytes
+from .loaders import Extracted, LoadError, load_bytes
+from .models import Chunk, Document, Hit, SyncReport
+from .retrieval import Mode, RetrievalParams, Retriever
+from .store import DocumentWrite, IndexSpec, Store
+from .sync import scan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchResult:
+    """Hits for one query, and how long the search took."""
+
+    query: str
+    hits: list[Hit]
+    took_ms: float
+    mode: str = "hybrid"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "mode": self.mode, "took_ms": round(self.took_ms, 2),
+                "results": [h.to_dict() for h in self.hits]}
+
+
+@dataclass
+class NewDocument:
+    """A document given as text (API upload, evaluation corpus) rather than as a file path."""
+
+    title: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    doc_id: str | None = None
+    source: str | None = None
+
+
+class Engine:
+    """Index a collection and search it. Writes are serialized; reads may run concurrently."""
+
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings or Settings()
+        s = self.settings
+        self.embedder = embedder or Embedder(s.model, s.device, s.batch_size)
+        self.store = Store(s.index_dir, IndexSpec(s.model, s.chunk_tokens, s.chunk_overlap, s.embed_title))
+        self.retriever = Retriever(self.store, self.embed_queries, RetrievalParams(
+            candidates=s.candidates, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight))
+        self._write_lock = threading.Lock()
+
+    # -- embedding
+    def embed_queries(self, queries: list[str]) -> np.ndarray:
+        return self.embedder.encode(queries)
+
+    def _limits(self) -> ChunkLimits:
+        e = self.embedder
+        return ChunkLimits(self.settings.chunk_tokens, self.settings.chunk_overlap,
+                           e.count_model_tokens, e.max_seq_length)
+
+    # -- writes
+    def sync(self, paths: Iterable[Path | str], progress: bool = False) -> SyncReport:
+        """Make the index match the files under ``paths``: add new, re-chunk changed, drop deleted."""
+        found = scan([Path(p) for p in paths])
+        report = SyncReport(skipped=found.skipped, errors=list(found.errors))
+        with self._write_lock:
+            existing = self.store.documents_by_path()
+            seen: set[str] = set()
+            prepared: list[Prepared] = []
+            limits = None
+            for f in found.files:
+                key = str(f.path)
+                seen.add(key)
+                try:
+                    data = f.path.read_bytes()
+                except OSError as e:
+                    report.errors.append({"file": key, "error": f"cannot read: {e.strerror or e}"})
+                    continue
+                sha = sha256_bytes(data)
+                old = existing.get(key)
+                if old and old[1] == sha and old[2] == f.metadata:
+                    report.unchanged += 1
+                    continue
+                try:
+                    extracted = load_bytes(data, f.path.name)
+                except LoadError as e:
+                    report.errors.append({"file": key, "error": str(e)})
+                    continue
+                limits = limits or self._limits()
+                doc_id = old[0] if old else self._free_doc_id(doc_id_for(f.relative), key)
+                prepared.append(prepare(doc_id, extracted, source=f.relative, sha256=sha, limits=limits,
+                                        embed_title=self.settings.embed_title,
+                                        title=f.metadata.get("title"), metadata=f.metadata, path=key))
+                if old:
+                    report.updated += 1
+                else:
+                    report.added += 1
+            removed = [doc_id for path, (doc_id, _, _) in existing.items()
+                       if path not in seen and found.covers(path)]
+            report.removed = len(removed)
+            report.chunks_embedded = self._write(prepared, removed, progress)
+        return report
+
+    def _free_doc_id(self, wanted: str, path: str) -> str:
+        if not self.store.has_document(wanted):
+            return wanted
+        return f"{wanted}-{sha256_bytes(path.encode())[:8]}"
+
+    def add_documents(self, docs: list[NewDocument], progress: bool = False) -> list[Document]:
+        """Add or replace documents given as text; returns them as stored."""
+        with self._write_lock:
+            limits = self._limits()
+            prepared = []
+            for d in docs:
+                text = d.text.replace("\r\n", "\n")
+                doc_id = d.doc_id or doc_id_for(d.source or d.title or "document")
+                if d.doc_id is None and self.store.has_document(doc_id):
+                    doc_id = f"{doc_id}-{sha256_bytes(text.encode())[:8]}"
+                prepared.append(prepare(doc_id, Extracted(text=text, title=d.title), source=d.source or doc_id,
+                                        sha256=sha256_bytes(text.encode()), limits=limits,
+                                        embed_title=self.settings.embed_title, title=d.title, metadata=d.metadata))
+            self._write(prepared, [], progress)
+        return [p.document for p in prepared]
+
+    def add_file_bytes(self, data: bytes, filename: str, dest_dir: Path, metadata: dict[str, Any] | None = None) -> Document:
+        """Store an uploaded file under ``dest_dir`` and index it; raises LoadError if unreadable."""
+        extracted = load_bytes(data, filename)  # parse before writing anything
+        with self._write_lock:
+            doc_id = self._free_doc_id(doc_id_for(filename), filename)
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            dest = dest_dir / f"{doc_id}{Path(filename).suffix.lower()}"
+            prepared = prepare(doc_id, extracted, source=f"uploads/{dest.name}", sha256=sha256_bytes(data),
+                               limits=self._limits(), embed_title=self.settings.embed_title,
+                               title=(metadata or {}).get("title"), metadata=metadata, path=None)
+            tmp = dest.with_name(dest.name + ".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(dest)
+            try:
+                self._write([prepared], [], False)
+            except BaseException:
+                dest.unlink(missing_ok=True)
+                raise
+        return prepared.document
+
+    def delete_document(self, doc_id: str) -> bool:
+        """Remove a document and its chunks; False if there was no such document."""
+        with self._write_lock:
+            if not self.store.has_document(doc_id):
+                return False
+            self.store.apply([doc_id], [], {})
+        return True
+
+    def _write(self, prepared: list[Prepared], removed: list[str], progress: bool) -> int:
+        """Embed what the cache lacks, then write everything in one transaction. Returns #embedded."""
+        keys = [[embed_key(self.settings.model, t) for t in p.embed_texts] for p in prepared]
+        flat = dict(zip((k for ks in keys for k in ks), (t for p in prepared for t in p.embed_texts)))
+        cached = self.store.cached_embeddings(list(flat))
+        missing = [k for k in flat if k not in cached]
+        new_vectors: dict[str, np.ndarray] = {}
+        if missing:
+            vecs = self.embedder.encode([flat[k] for k in missing], progress=progress)
+            new_vectors = dict(zip(missing, vecs))
+        writes = [DocumentWrite(p.document, p.chunks, ks) for p, ks in zip(prepared, keys)]
+        self.store.apply(removed, writes, new_vectors)
+        return len(missing)
+
+    # -- reads
+    def search(self, query: str, top_k: int = 5, mode: Mode = "hybrid",
+               filters: dict[str, Any] | None = None, highlights: bool = True) -> SearchResult:
+        """Ranked passages for ``query``; raises ValueError (FilterError) on bad input."""
+        t0 = time.perf_counter()
+        allowed = matching_documents(filters, self.store.documents()) if filters else None
+        hits = self.retriever.search(query, top_k, mode, allowed, highlights)
+        return SearchResult(query, hits, (time.perf_counter() - t0) * 1000, mode)
+
+    def documents(self) -> list[dict[str, Any]]:
+        return self.store.documents()
+
+    def document(self, doc_id: str) -> Document | None:
+        return self.store.document(doc_id)
+
+    def chunk(self, chunk_id: str) -> tuple[Chunk, str, str] | None:
+        return self.store.chunk(chunk_id)
+
+    def stats(self) -> dict[str, Any]:
+        return self.store.stats()

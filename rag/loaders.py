@@ -1,0 +1,155 @@
+"""Read supported files into plain text, keeping where each character came from (line, page)."""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
+
+
+class LoadError(Exception):
+    """A file that exists but cannot be read as text; the message says why."""
+
+
+@dataclass
+class Extracted:
+    """Text of a file. ``line_points``/``page_points`` map text offsets to source lines/pages
+    as ascending (offset, number) pairs; empty line_points means the text's own lines."""
+
+    text: str
+    title: str | None = None
+    line_points: list[tuple[int, int]] = field(default_factory=list)
+    page_points: list[tuple[int, int]] = field(default_factory=list)
+
+
+def is_supported(path: Path) -> bool:
+    return path.suffix.lower() in SUPPORTED
+
+
+def load_bytes(data: bytes, name: str) -> Extracted:
+    """Extract text from a file's bytes; the extension of ``name`` picks the parser."""
+    ext = Path(name).suffix.lower()
+    if ext == ".pdf":
+        return _load_pdf(data)
+    text = _decode(data)
+    if ext in (".html", ".htm"):
+        return _load_html(text)
+    if ext in (".txt", ".md", ".markdown"):
+        return Extracted(text=text, title=_first_line_title(text))
+    raise LoadError(f"unsupported file type {ext or '(none)'}")
+
+
+def load_file(path: Path) -> Extracted:
+    """Extract text from a file on disk."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise LoadError(f"cannot read file: {e.strerror or e}") from e
+    return load_bytes(data, path.name)
+
+
+def _decode(data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise LoadError("binary content (NUL bytes), not a text file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise LoadError(f"not valid UTF-8 text (byte {e.start})") from e
+    ctrl = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\t\n\r\f")
+    if ctrl > 0.05 * max(1, min(len(text), 8192)):
+        raise LoadError("binary content (control characters), not a text file")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _first_line_title(text: str) -> str | None:
+    for line in text.splitlines():
+        line = re.sub(r"^#+\s*|\*+", "", line).strip()
+        if line:
+            return line[:200]
+    return None
+
+
+def _load_pdf(data: bytes) -> Extracted:
+    try:
+        from pypdf import PdfReader
+
+        reader = PdfReader(io.BytesIO(data))
+        pages = [(p.extract_text() or "") for p in reader.pages]
+        meta_title = (reader.metadata.title if reader.metadata else None) or None
+    except Exception as e:  # pypdf raises many types for corrupt files
+        raise LoadError(f"cannot parse PDF: {type(e).__name__}: {e}") from e
+    parts, page_points, pos = [], [], 0
+    for number, page in enumerate(pages, start=1):
+        page_points.append((pos, number))
+        page = page.replace("\r\n", "\n").replace("\r", "\n")
+        parts.append(page)
+        pos += len(page) + 2
+    text = "\n\n".join(parts)
+    if not text.strip():
+        raise LoadError("PDF has no extractable text (scanned image?)")
+    return Extracted(text=text, title=meta_title or _first_line_title(text), page_points=page_points)
+
+
+_BLOCK = {"p", "div", "br", "li", "tr", "section", "article", "header", "footer", "h1", "h2", "h3",
+          "h4", "h5", "h6", "ul", "ol", "table", "blockquote", "pre", "hr", "title"}
+_SKIP = {"script", "style", "noscript", "template", "svg"}
+
+
+class _HTMLText(HTMLParser):
+    """Collects visible text, blank lines between blocks, '#' before headings, source lines."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.points: list[tuple[int, int]] = []
+        self.pos = 0
+        self.skip = 0
+        self.title: str | None = None
+        self._in_title = False
+
+    def _emit(self, s: str, line: int | None = None) -> None:
+        self.points.append((self.pos, line or self.getpos()[0]))
+        self.parts.append(s)
+        self.pos += len(s)
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _SKIP:
+            self.skip += 1
+        elif tag == "title":
+            self._in_title = True
+        elif tag in _BLOCK:
+            self._emit("\n\n")
+            if re.fullmatch(r"h[1-6]", tag):
+                self._emit("#" * int(tag[1]) + " ")
+
+    def handle_endtag(self, tag):
+        if tag in _SKIP:
+            self.skip = max(0, self.skip - 1)
+        elif tag == "title":
+            self._in_title = False
+        elif tag in _BLOCK:
+            self._emit("\n\n")
+
+    def handle_data(self, data):
+        if self._in_title:
+            self.title = (self.title or "") + data.strip()
+        elif not self.skip and data:
+            line = self.getpos()[0]
+            for i, piece in enumerate(data.split("\n")):
+                self._emit(("\n" if i else "") + piece, line + i)
+
+
+def _load_html(text: str) -> Extracted:
+    parser = _HTMLText()
+    try:
+        parser.feed(text)
+        parser.close()
+    except Exception as e:
+        raise LoadError(f"cannot parse HTML: {e}") from e
+    body = "".join(parser.parts)
+    if not body.strip():
+        raise LoadError("HTML has no visible text")
+    return Extracted(text=body, title=parser.title or _first_line_title(body), line_points=parser.points)

@@ -1,0 +1,162 @@
+"""Repair PDF-extraction artifacts while keeping, for every output character, its source offset."""
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Callable
+
+SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹⁰"
+
+
+@dataclass
+class Normalized:
+    """Normalized text; ``origin[i]`` is the offset in the source text of character ``i``;
+    ``headings`` are (start, end) spans of paragraphs that are section headings."""
+
+    text: str
+    origin: list[int]
+    headings: list[tuple[int, int]]
+
+
+Repl = str | Callable[[re.Match], str]
+
+
+def _rewrite(text: str, origin: list[int], pattern: re.Pattern, repl: Repl, group: int = 0):
+    """Replace ``group`` of each match; new characters inherit the origin of the replaced span."""
+    out: list[str] = []
+    org: list[int] = []
+    pos = 0
+    for m in pattern.finditer(text):
+        s, e = m.span(group)
+        if s < pos:
+            continue
+        out.append(text[pos:s])
+        org.extend(origin[pos:s])
+        r = repl if isinstance(repl, str) else repl(m)
+        anchor = origin[s] if s < len(origin) else (origin[-1] if origin else 0)
+        out.append(r)
+        org.extend([anchor] * len(r))
+        pos = e
+    if pos == 0 and not out:
+        return text, origin
+    out.append(text[pos:])
+    org.extend(origin[pos:])
+    return "".join(out), org
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_FORMFEED = re.compile(r"\f")
+_HEADING_LINE = re.compile(r"(?m)^[ \t]*#{1,6}[ \t]+[^\n]*?(\n)(?=[ \t]*\S)")
+_HEADING_MARK = re.compile(r"(?m)^[ \t]*#{1,6}[ \t]+")
+_STARS = re.compile(r"\*+")
+_SUPERSCRIPT = re.compile(rf"(?<=\S)[{SUPERSCRIPTS}]+")
+# A footnote number glued to the end of a word or to closing punctuation: "(DTOs)1 and", "state.”2".
+_FOOTNOTE = re.compile(
+    r"(?:(?<=[a-z]{2})|(?<=[A-Za-z][.,;:)”\"’])|(?<=[A-Za-z][.!?][”\"’]))\d{1,3}"
+    r"(?=[ \t]*\n|[ \t]*$|[ \t]+[A-Za-z(“\"])"
+)
+_HYPHEN_LOWER = re.compile(r"(?<=[A-Za-z])-[ \t]*\n\s*(?=[a-z])")
+_HYPHEN_KEEP = re.compile(r"(?<=\w-)[ \t]*\n[ \t]*(?=[A-Z0-9])")
+_EDGE_SPACES = re.compile(r"[ \t]+(?=\n)|(?<=\n)[ \t]+")
+_PARA_BREAK = re.compile(r"\n{2,}")
+_LINE_BREAK = re.compile(r"(?<!\n)\n(?!\n)")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]{2,}|[\t\u00a0\u2000-\u200a\u3000]")
+
+
+def normalize(source: str) -> Normalized:
+    """Join hyphenated and hard-wrapped lines, drop markup and footnote marks, keep paragraphs."""
+    text, origin = source, list(range(len(source)))
+    heading_lines = {m.start() for m in _HEADING_MARK.finditer(source)}
+    steps: list[tuple[re.Pattern, str, int]] = [
+        (_CONTROL, "", 0), (_FORMFEED, "\n\n", 0), (_HEADING_LINE, "\n\n", 1),
+        (_HEADING_MARK, "", 0), (_STARS, "", 0), (_SUPERSCRIPT, "", 0), (_FOOTNOTE, "", 0),
+        (_HYPHEN_LOWER, "", 0), (_HYPHEN_KEEP, "", 0), (_EDGE_SPACES, "", 0), (_PARA_BREAK, "\n\n", 0),
+        (_LINE_BREAK, " ", 0), (_SPACES, " ", 0),
+    ]
+    for pattern, repl, group in steps:
+        text, origin = _rewrite(text, origin, pattern, repl, group)
+    text, origin = _strip(text, origin)
+    headings = _find_headings(text, origin, source, heading_lines)
+    return Normalized(text=text, origin=origin, headings=headings)
+
+
+def _strip(text: str, origin: list[int]) -> tuple[str, list[int]]:
+    """Trim spaces at paragraph edges and at both ends."""
+    text, origin = _rewrite(text, origin, re.compile(r" +(?=\n)|(?<=\n) +"), "")
+    start = len(text) - len(text.lstrip())
+    end = len(text.rstrip())
+    return text[start:end], origin[start:end]
+
+
+def paragraphs(text: str) -> list[tuple[int, int]]:
+    """(start, end) spans of the paragraphs of a normalized text."""
+    spans, pos = [], 0
+    for m in re.finditer(r"\n\n", text):
+        if m.start() > pos:
+            spans.append((pos, m.start()))
+        pos = m.end()
+    if pos < len(text):
+        spans.append((pos, len(text)))
+    return spans
+
+
+def _find_headings(text: str, origin: list[int], source: str, marked: set[int]) -> list[tuple[int, int]]:
+    paras = paragraphs(text)
+    found = []
+    for s, e in paras:
+        line_start = source.rfind("\n", 0, origin[s]) + 1
+        if line_start in marked or _source_line_start_marked(source, line_start, marked):
+            found.append((s, e))
+        elif _looks_like_heading(text[s:e], source, origin, s, e):
+            found.append((s, e))
+    return found
+
+
+def _source_line_start_marked(source: str, line_start: int, marked: set[int]) -> bool:
+    # A heading mark may be indented: "  # Title" starts the line at an earlier offset.
+    return any(line_start <= m <= line_start + 3 for m in marked) if marked else False
+
+
+_SMALL = {"a", "an", "and", "the", "of", "in", "on", "for", "to", "at", "by", "with", "or", "vs", "de", "la", "y"}
+
+
+def _looks_like_heading(para: str, source: str, origin: list[int], s: int, e: int) -> bool:
+    """A short, single source line, capitalized like a title, not ending like a sentence."""
+    if len(para) > 90 or "\n" in source[origin[s]:origin[e - 1]]:
+        return False
+    words = para.split()
+    if not words or len(words) > 12 or not para[0].isupper() or para[-1] in ".,;:!)\"”’":
+        return False
+    if re.search(r"\d{4}|https?://|@", para):
+        return False
+    if para.endswith("?"):
+        return True
+    big = [w for w in words if w.lower() not in _SMALL]
+    return bool(big) and sum(w[0].isupper() for w in big) >= 0.75 * len(big)
+
+
+def point_lookup(points: list[tuple[int, int]], offset: int, default: int | None = None) -> int | None:
+    """Value of the last (offset, value) point at or before ``offset``."""
+    i = bisect_right(points, (offset, float("inf"))) - 1
+    return points[i][1] if i >= 0 else default
+
+
+def origin_points(origin: list[int], value_of: Callable[[int], int | None]) -> list[tuple[int, int]]:
+    """Compress a per-character origin map into (normalized offset, value) change points."""
+    points: list[tuple[int, int]] = []
+    last = None
+    for i, off in enumerate(origin):
+        value = value_of(off)
+        if value != last:
+            points.append((i, value))
+            last = value
+    return points
+
+
+def line_points(source: str, origin: list[int], source_lines: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(normalized offset, 1-based source line) change points."""
+    if source_lines:
+        return origin_points(origin, lambda off: point_lookup(source_lines, off, 1))
+    starts = [0] + [m.end() for m in re.finditer("\n", source)]
+    return origin_points(origin, lambda off: bisect_right(starts, off))

@@ -1,0 +1,124 @@
+"""Dense, lexical and hybrid (RRF) retrieval over the store, with filters and de-duplication."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+
+from .fusion import rrf
+from .highlight import highlights
+from .lexical import fts_query
+from .models import Hit
+from .store import Store
+
+Mode = Literal["dense", "lexical", "hybrid"]
+MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    """Tuning knobs; defaults were chosen on SciFact train (see docs/EVALUATION.md)."""
+
+    candidates: int = 100
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    bm25_weights: tuple[float, float, float] = (1.0, 0.5, 1.0)  # title, section, text
+    diversify: bool = True
+
+
+@dataclass
+class _Cand:
+    rowid: int
+    score: float
+    dense: tuple[float, int] | None = None
+    lexical: tuple[float, int] | None = None
+
+
+class Retriever:
+    """Ranks chunks for a query; ``embed`` turns query texts into unit vectors."""
+
+    def __init__(self, store: Store, embed: Callable[[list[str]], np.ndarray], params: RetrievalParams) -> None:
+        self.store = store
+        self.embed = embed
+        self.params = params
+
+    def search(self, query: str, top_k: int = 5, mode: Mode = "hybrid",
+               allowed_docs: set[str] | None = None, with_highlights: bool = True) -> list[Hit]:
+        """Top-k hits for one query."""
+        return self.search_many([query], top_k, mode, allowed_docs, with_highlights)[0]
+
+    def search_many(self, queries: list[str], top_k: int = 5, mode: Mode = "hybrid",
+                    allowed_docs: set[str] | None = None, with_highlights: bool = True) -> list[list[Hit]]:
+        """Top-k hits for each query; query embeddings are computed in one batch."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        allowed = None if allowed_docs is None else self.store.chunk_rowids(sorted(allowed_docs))
+        if (allowed is not None and len(allowed) == 0) or self.store.vectors is None:
+            return [[] for _ in queries]
+        depth = max(self.params.candidates, top_k * 3)
+        dense_lists: list[list[tuple[int, float]]] = [[] for _ in queries]
+        if mode != "lexical":
+            dense_lists = self._dense(queries, depth, allowed)
+        results = []
+        for q, dense in zip(queries, dense_lists):
+            lexical = self._lexical(q, depth, allowed) if mode != "dense" else []
+            cands = self._combine(dense, lexical, mode)
+            results.append(self._hits(q, cands, top_k, with_highlights))
+        return results
+
+    def _dense(self, queries: list[str], depth: int, allowed: np.ndarray | None) -> list[list[tuple[int, float]]]:
+        vectors = self.store.vectors
+        if vectors is None or vectors.ntotal == 0:
+            return [[] for _ in queries]
+        scores, ids = vectors.search(self.embed(queries), depth, allowed)
+        return [[(int(i), float(s)) for s, i in zip(srow, irow) if i >= 0] for srow, irow in zip(scores, ids)]
+
+    def _lexical(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        match = fts_query(query)
+        return self.store.lexical(match, depth, self.params.bm25_weights, allowed) if match else []
+
+    def _combine(self, dense, lexical, mode: str) -> list[_Cand]:
+        info: dict[int, _Cand] = {}
+        for rank, (rid, s) in enumerate(dense, start=1):
+            info.setdefault(rid, _Cand(rid, 0.0)).dense = (s, rank)
+        for rank, (rid, s) in enumerate(lexical, start=1):
+            info.setdefault(rid, _Cand(rid, 0.0)).lexical = (s, rank)
+        if mode == "dense":
+            order = [(rid, s) for rid, s in dense]
+        elif mode == "lexical":
+            order = [(rid, s) for rid, s in lexical]
+        else:
+            p = self.params
+            order = rrf([[r for r, _ in dense], [r for r, _ in lexical]], p.rrf_k, [p.dense_weight, p.lexical_weight])
+        out = []
+        for rid, s in order:
+            c = info[rid]
+            c.score = float(s)
+            out.append(c)
+        return out
+
+    def _hits(self, query: str, cands: list[_Cand], top_k: int, with_highlights: bool) -> list[Hit]:
+        # Fetch more than top_k: diversification and concurrent deletes can drop some.
+        pool = cands[: top_k * 4 if self.params.diversify else top_k * 2]
+        rows = self.store.chunks_by_rowid(c.rowid for c in pool)
+        hits: list[Hit] = []
+        taken: dict[str, list[tuple[int, int]]] = {}
+        for c in pool:
+            if c.rowid not in rows:
+                continue
+            chunk, title, source = rows[c.rowid]
+            spans = taken.setdefault(chunk.doc_id, [])
+            if self.params.diversify and any(chunk.char_start < e and s < chunk.char_end for s, e in spans):
+                continue
+            spans.append((chunk.char_start, chunk.char_end))
+            hits.append(Hit(
+                chunk=chunk, title=title, source=source, rank=len(hits) + 1, score=c.score,
+                dense_score=c.dense[0] if c.dense else None, dense_rank=c.dense[1] if c.dense else None,
+                lexical_score=c.lexical[0] if c.lexical else None, lexical_rank=c.lexical[1] if c.lexical else None,
+                highlights=highlights(query, chunk.text) if with_highlights else [],
+            ))
+            if len(hits) == top_k:
+                break
+        return hits
