@@ -57,7 +57,7 @@ _FOOTNOTE = re.compile(
     r"(?=[ \t]*\n|[ \t]*$|[ \t]+[A-Za-z(“\"])"
 )
 _HYPHEN_LOWER = re.compile(r"(?<=[A-Za-z])-[ \t]*\n\s*(?=[a-z])")
-_HYPHEN_KEEP = re.compile(r"(?<=\w-)[ \t]*\n[ \t]*(?=[A-Z0-9])")
+_HYPHEN_KEEP = re.compile(r"(?<=\S-)[ \t]*\n[ \t]*(?=[A-Z0-9])")
 _EDGE_SPACES = re.compile(r"[ \t]+(?=\n)|(?<=\n)[ \t]+")
 _PARA_BREAK = re.compile(r"\n{2,}")
 _LINE_BREAK = re.compile(r"(?<!\n)\n(?!\n)")
@@ -128,7 +128,7 @@ def _looks_like_heading(para: str, source: str, origin: list[int], s: int, e: in
     words = para.split()
     if not words or len(words) > 12 or not para[0].isupper() or para[-1] in ".,;:!)\"”’":
         return False
-    if re.search(r"\d{4}|https?://|@", para):
+    if re.search(r"\d{4}|https?://|@|,", para):
         return False
     if para.endswith("?"):
         return True

@@ -1,0 +1,44 @@
+"""The `rag` command as a user runs it."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from tests.conftest import CORPUS
+
+
+def rag(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, **(env or {})})
+
+
+def test_index_and_search_json(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(CORPUS / "001_e0cea56afaaf3c59.txt", corpus)
+    (corpus / "notes.xyz").write_text("ignored")
+    p = rag("index", str(corpus), "--json", env={"RAG_INDEX_DIR": str(tmp_path / "ix")})
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    assert set(summary) == {"added", "updated", "removed", "unchanged", "chunks_embedded", "skipped", "errors"}
+    assert summary["added"] == 1 and summary["skipped"][0].endswith("notes.xyz")
+    p = rag("search", "When did Tillerson travel to Mexico City?", "--json", "--top-k", "3",
+            env={"RAG_INDEX_DIR": str(tmp_path / "ix")})
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    top = out["results"][0]
+    for key in ("rank", "score", "chunk_id", "doc_id", "title", "source", "section", "text",
+                "char_start", "char_end", "line_start", "line_end", "page"):
+        assert key in top
+    assert out["query"].startswith("When did") and len(out["results"]) == 3
+    assert top["line_start"] <= 6 <= top["line_end"]
+
+
+def test_errors_are_messages_not_tracebacks(tmp_path):
+    p = rag("search", "x", "--top-k", "0", "--index-dir", str(tmp_path))
+    assert p.returncode == 2 and "top-k" in p.stderr and "Traceback" not in p.stderr
+    p = rag("search", "x", "--filter", "{bad json", "--index-dir", str(tmp_path))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    p = rag("index", str(tmp_path / "missing"), "--json", "--index-dir", str(tmp_path / "ix"))
+    assert p.returncode == 1 and "no such file" in p.stdout
