@@ -10,6 +10,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .answer import Answer, ContextBlock, best_sentences, compose, pack_context
+from .batching import MicroBatcher
 from .chunking import ChunkLimits
 from .config import Settings
 from .embedding import Embedder, embed_key
@@ -60,10 +62,16 @@ class Engine:
         self.retriever = Retriever(self.store, self.embed_queries, RetrievalParams(
             candidates=s.candidates, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight))
         self._write_lock = threading.Lock()
+        self._batcher: MicroBatcher | None = None
 
     # -- embedding
     def embed_queries(self, queries: list[str]) -> np.ndarray:
-        return self.embedder.encode(queries)
+        """Query vectors; through the micro-batcher when the server enabled it."""
+        return self._batcher(queries) if self._batcher else self.embedder.encode(queries)
+
+    def enable_batching(self, max_batch: int = 64, max_wait_ms: float = 2.0) -> None:
+        """Let concurrent queries share model calls (the server turns this on)."""
+        self._batcher = MicroBatcher(self.embedder.encode, max_batch, max_wait_ms)
 
     def _limits(self) -> ChunkLimits:
         e = self.embedder
@@ -184,6 +192,21 @@ class Engine:
         allowed = matching_documents(filters, self.store.documents()) if filters else None
         hits = self.retriever.search(query, top_k, mode, allowed, highlights)
         return SearchResult(query, hits, (time.perf_counter() - t0) * 1000, mode)
+
+    def ask(self, question: str, top_k: int = 5, filters: dict[str, Any] | None = None) -> Answer:
+        """An extractive answer with [n] citations, or grounded=False when the sources lack one."""
+        hits = self.search(question, top_k=top_k, filters=filters, highlights=True).hits
+        ranked = best_sentences(question, hits, self.embed_queries)
+        return compose(question, hits, ranked, self.settings.ask_threshold, self._line_points)
+
+    def context(self, query: str, max_tokens: int = 1000, top_k: int = 8,
+                filters: dict[str, Any] | None = None) -> ContextBlock:
+        """Numbered passages for an LLM prompt, fitted within ``max_tokens`` cl100k tokens."""
+        return pack_context(self.search(query, top_k=top_k, filters=filters).hits, max_tokens)
+
+    def _line_points(self, doc_id: str) -> list[tuple[int, int]]:
+        doc = self.store.document(doc_id)
+        return doc.line_points if doc else []
 
     def documents(self) -> list[dict[str, Any]]:
         return self.store.documents()

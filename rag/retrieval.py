@@ -1,7 +1,7 @@
 """Dense, lexical and hybrid (RRF) retrieval over the store, with filters and de-duplication."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Literal
 
 import numpy as np
@@ -9,8 +9,9 @@ import numpy as np
 from .fusion import rrf
 from .highlight import highlights
 from .lexical import fts_query
-from .models import Hit
+from .models import Chunk, Hit
 from .store import Store
+from .tokens import count_tokens
 
 Mode = Literal["dense", "lexical", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
@@ -25,7 +26,7 @@ class RetrievalParams:
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
     bm25_weights: tuple[float, float, float] = (1.0, 0.5, 1.0)  # title, section, text
-    diversify: bool = True
+    redundancy: Literal["merge", "drop", "none"] = "merge"  # what to do with overlapping neighbours
 
 
 @dataclass
@@ -101,24 +102,37 @@ class Retriever:
 
     def _hits(self, query: str, cands: list[_Cand], top_k: int, with_highlights: bool) -> list[Hit]:
         # Fetch more than top_k: diversification and concurrent deletes can drop some.
-        pool = cands[: top_k * 4 if self.params.diversify else top_k * 2]
+        pool = cands[: top_k * 4]
         rows = self.store.chunks_by_rowid(c.rowid for c in pool)
         hits: list[Hit] = []
-        taken: dict[str, list[tuple[int, int]]] = {}
         for c in pool:
             if c.rowid not in rows:
                 continue
             chunk, title, source = rows[c.rowid]
-            spans = taken.setdefault(chunk.doc_id, [])
-            if self.params.diversify and any(chunk.char_start < e and s < chunk.char_end for s, e in spans):
-                continue
-            spans.append((chunk.char_start, chunk.char_end))
+            if self.params.redundancy != "none":
+                near = next((h for h in hits if h.chunk.doc_id == chunk.doc_id
+                             and chunk.char_start < h.chunk.char_end and h.chunk.char_start < chunk.char_end), None)
+                if near is not None:
+                    if self.params.redundancy == "merge":
+                        near.chunk = merge_chunks(near.chunk, chunk)
+                    continue
             hits.append(Hit(
                 chunk=chunk, title=title, source=source, rank=len(hits) + 1, score=c.score,
                 dense_score=c.dense[0] if c.dense else None, dense_rank=c.dense[1] if c.dense else None,
                 lexical_score=c.lexical[0] if c.lexical else None, lexical_rank=c.lexical[1] if c.lexical else None,
-                highlights=highlights(query, chunk.text) if with_highlights else [],
             ))
             if len(hits) == top_k:
                 break
+        if with_highlights:
+            for h in hits:
+                h.highlights = highlights(query, h.chunk.text)
         return hits
+
+
+def merge_chunks(a: Chunk, b: Chunk) -> Chunk:
+    """One passage covering two overlapping chunks of a document (still an exact slice of it)."""
+    first, second = (a, b) if a.char_start <= b.char_start else (b, a)
+    text = first.text + second.text[first.char_end - second.char_start:] if second.char_end > first.char_end else first.text
+    return replace(a, text=text, char_start=first.char_start, char_end=max(a.char_end, b.char_end),
+                   line_start=min(a.line_start, b.line_start), line_end=max(a.line_end, b.line_end),
+                   n_tokens=count_tokens(text), page=first.page)

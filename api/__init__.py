@@ -1,0 +1,1 @@
+"""The HTTP service: a thin FastAPI shell over rag.Engine."""

@@ -1,0 +1,107 @@
+"""Documents and chunks: list, read, upload (multipart or JSON), delete."""
+from __future__ import annotations
+
+import json
+from pathlib import PurePosixPath, PureWindowsPath
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from pydantic import ValidationError
+
+from rag import NewDocument
+from rag.loaders import SUPPORTED, LoadError
+
+from ..deps import EngineDep, ReadAuth, SettingsDep, WriteAuth
+from ..schemas import DocumentIn
+
+router = APIRouter()
+
+
+@router.get("/documents", dependencies=[ReadAuth])
+def list_documents(engine: EngineDep):
+    docs = [{k: v for k, v in d.items() if k != "path"} for d in engine.documents()]
+    return {"documents": docs, "count": len(docs)}
+
+
+@router.get("/documents/{doc_id}", dependencies=[ReadAuth])
+def get_document(doc_id: str, engine: EngineDep):
+    doc = engine.document(doc_id)
+    if doc is None:
+        raise HTTPException(404, f"no document {doc_id!r}")
+    return {"doc_id": doc.doc_id, "title": doc.title, "source": doc.source, "metadata": doc.metadata,
+            "sha256": doc.sha256, "text": doc.text}
+
+
+@router.get("/chunks/{chunk_id}", dependencies=[ReadAuth])
+def get_chunk(chunk_id: str, engine: EngineDep):
+    found = engine.chunk(chunk_id)
+    if found is None:
+        raise HTTPException(404, f"no chunk {chunk_id!r}")
+    chunk, title, source = found
+    return {**chunk.__dict__, "title": title, "source": source}
+
+
+@router.post("/documents", status_code=201, dependencies=[WriteAuth])
+async def upload(request: Request, engine: EngineDep, settings: SettingsDep):
+    """A multipart file upload (field ``file``, optional JSON field ``metadata``) or a JSON document."""
+    limit = int(settings.max_upload_mb * 1024 * 1024)
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit + 64 * 1024:
+        raise HTTPException(413, f"upload larger than {settings.max_upload_mb:g} MB")
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        doc = await _upload_file(request, engine, settings, limit)
+    elif ctype.startswith("application/json"):
+        doc = await _upload_json(request, engine, limit)
+    else:
+        raise HTTPException(415, "send multipart/form-data with a 'file' field, or application/json")
+    return {"doc_id": doc.doc_id, "title": doc.title, "source": doc.source, "metadata": doc.metadata}
+
+
+async def _upload_json(request: Request, engine, limit: int):
+    body = await request.body()
+    if len(body) > limit:
+        raise HTTPException(413, "document larger than the upload limit")
+    try:
+        data = DocumentIn.model_validate_json(body)
+    except ValidationError as e:
+        raise HTTPException(422, json.loads(e.json(include_url=False))) from e
+    from starlette.concurrency import run_in_threadpool
+
+    docs = await run_in_threadpool(engine.add_documents, [NewDocument(data.title, data.text, data.metadata)])
+    return docs[0]
+
+
+async def _upload_file(request: Request, engine, settings, limit: int):
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or not hasattr(upload, "read"):
+        raise HTTPException(422, "multipart upload needs a 'file' field")
+    name = upload.filename or ""
+    if not name or PurePosixPath(name).name != name or PureWindowsPath(name).name != name or name in (".", ".."):
+        raise HTTPException(400, "file name must be a plain name without path components")
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix not in SUPPORTED:
+        raise HTTPException(415, f"unsupported file type {suffix or '(none)'}; supported: {sorted(SUPPORTED)}")
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPException(413, f"upload larger than {settings.max_upload_mb:g} MB")
+    metadata = {}
+    if form.get("metadata"):
+        try:
+            metadata = json.loads(form["metadata"])
+            assert isinstance(metadata, dict)
+        except (ValueError, AssertionError) as e:
+            raise HTTPException(422, "metadata must be a JSON object") from e
+    from starlette.concurrency import run_in_threadpool
+
+    try:
+        return await run_in_threadpool(engine.add_file_bytes, data, name, settings.index_dir / "uploads", metadata)
+    except LoadError as e:
+        raise HTTPException(422, f"cannot read {name}: {e}") from e
+
+
+@router.delete("/documents/{doc_id}", status_code=204, dependencies=[WriteAuth])
+def delete_document(doc_id: str, engine: EngineDep):
+    if not engine.delete_document(doc_id):
+        raise HTTPException(404, f"no document {doc_id!r}")
+    return Response(status_code=204)

@@ -1,0 +1,125 @@
+"""Extractive, cited answers and prompt-ready context blocks built from retrieved passages."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .models import Hit
+from .normalize import point_lookup
+from .sentences import sentence_spans
+from .tokens import count_tokens, truncate_tokens
+
+NOT_FOUND = "The indexed documents do not answer this question."
+MIN_SENTENCE_CHARS = 25
+
+
+@dataclass
+class Answer:
+    """An answer made of source sentences, each followed by a [n] marker naming a passage."""
+
+    question: str
+    answer: str
+    grounded: bool
+    score: float
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    passages: list[Hit] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"question": self.question, "answer": self.answer, "grounded": self.grounded,
+                "score": round(self.score, 4), "citations": self.citations,
+                "passages": [h.to_dict() for h in self.passages]}
+
+
+@dataclass
+class _Sentence:
+    hit: int
+    start: int
+    end: int
+    text: str
+
+
+def _candidates(hits: list[Hit]) -> list[_Sentence]:
+    out = []
+    for i, h in enumerate(hits):
+        for s, e in sentence_spans(h.chunk.text):
+            text = h.chunk.text[s:e]
+            if len(text) >= MIN_SENTENCE_CHARS and h.chunk.text[s:e] != h.chunk.section:
+                out.append(_Sentence(i, s, e, text))
+    return out
+
+
+def best_sentences(question: str, hits: list[Hit], embed) -> list[tuple[float, _Sentence]]:
+    """Candidate sentences of the passages scored by cosine similarity to the question, best first."""
+    sents = _candidates(hits)
+    if not sents:
+        return []
+    vecs = embed([question] + [s.text for s in sents])
+    scores = vecs[1:] @ vecs[0]
+    return sorted(zip((float(x) for x in scores), sents), key=lambda t: -t[0])
+
+
+def compose(question: str, hits: list[Hit], ranked: list[tuple[float, _Sentence]], threshold: float,
+            line_points_of, max_sentences: int = 2, margin: float = 0.08) -> Answer:
+    """Pick the best sentences above the threshold; cite each with its passage's marker."""
+    best = ranked[0][0] if ranked else 0.0
+    if best < threshold:
+        return Answer(question, NOT_FOUND, False, best, [], hits)
+    chosen = [(sc, s) for sc, s in ranked if sc >= max(threshold, best - margin)][:max_sentences]
+    chosen.sort(key=lambda t: (t[1].hit, t[1].start))
+    parts, citations = [], []
+    for sc, s in chosen:
+        h = hits[s.hit]
+        marker = s.hit + 1
+        start, end = h.chunk.char_start + s.start, h.chunk.char_start + s.end
+        points = line_points_of(h.chunk.doc_id)
+        parts.append(f"{s.text} [{marker}]")
+        citations.append({
+            "marker": marker, "chunk_id": h.chunk.chunk_id, "doc_id": h.chunk.doc_id, "title": h.title,
+            "source": h.source, "text": s.text, "char_start": start, "char_end": end,
+            "line_start": point_lookup(points, start, h.chunk.line_start),
+            "line_end": point_lookup(points, end - 1, h.chunk.line_end),
+            "score": round(sc, 4),
+        })
+    return Answer(question, " ".join(parts), True, best, citations, hits)
+
+
+@dataclass
+class ContextBlock:
+    """Numbered passages for an LLM prompt, within a token budget."""
+
+    context: str
+    passages: list[Hit]
+    tokens: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"context": self.context, "passages": [h.to_dict() for h in self.passages], "tokens": self.tokens}
+
+
+def _block(n: int, h: Hit, text: str) -> str:
+    page = f", page {h.chunk.page}" if h.chunk.page else ""
+    return f"[{n}] {h.title} ({h.source}, lines {h.chunk.line_start}-{h.chunk.line_end}{page})\n{text}\n\n"
+
+
+def pack_context(hits: list[Hit], max_tokens: int) -> ContextBlock:
+    """Add whole passages in rank order while they fit; the first one is cut to fit if it must."""
+    text, used = "", []
+    for h in hits:
+        block = _block(len(used) + 1, h, h.chunk.text)
+        if count_tokens(text + block) <= max_tokens:
+            text += block
+            used.append(h)
+        elif not used:
+            header = count_tokens(_block(1, h, ""))
+            if max_tokens - header > 8:
+                cut = truncate_tokens(h.chunk.text, max_tokens - header - 1)
+                while cut and count_tokens(_block(1, h, cut)) > max_tokens:
+                    cut = truncate_tokens(cut, count_tokens(cut) - 4)
+                if cut:
+                    text, used = _block(1, h, cut), [h]
+            break
+        else:
+            break
+    text = text.rstrip("\n")
+    return ContextBlock(text, used, count_tokens(text) if text else 0)
