@@ -4,7 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+import re
+import unicodedata
+
+from .highlight import stem
+from .lexical import STOPWORDS
 
 from .models import Hit
 from .normalize import point_lookup
@@ -50,6 +54,35 @@ def _candidates(hits: list[Hit]) -> list[_Sentence]:
     return out
 
 
+_SALIENT = re.compile(r"\b(?:\d{4}s?|\d+/\d+|[A-ZÁÉÍÓÚÑ][\w’'\-]*[\w])")
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+
+
+def salient_terms(question: str) -> list[str]:
+    """Names and years in the question (not its first word): facts the sources must mention."""
+    words = _SALIENT.findall(question)
+    first = question.split()[0] if question.split() else ""
+    out = []
+    for w in words:
+        w = re.sub(r"[’']s$", "", w)
+        if w == first.strip("¿¡\"'") or w.lower() in STOPWORDS or len(w) < 3:
+            continue
+        out.append(_fold(w))
+    return list(dict.fromkeys(out))
+
+
+def coverage(question: str, hits: list[Hit]) -> float:
+    """Share of the question's salient terms found in the passages (1.0 when it has none)."""
+    terms = salient_terms(question)
+    if not terms:
+        return 1.0
+    text = _fold(" ".join(f"{h.title} {h.chunk.text}" for h in hits))
+    return sum(stem(t) in text for t in terms) / len(terms)
+
+
 def best_sentences(question: str, hits: list[Hit], embed) -> list[tuple[float, _Sentence]]:
     """Candidate sentences of the passages scored by cosine similarity to the question, best first."""
     sents = _candidates(hits)
@@ -61,10 +94,13 @@ def best_sentences(question: str, hits: list[Hit], embed) -> list[tuple[float, _
 
 
 def compose(question: str, hits: list[Hit], ranked: list[tuple[float, _Sentence]], threshold: float,
-            line_points_of, max_sentences: int = 2, margin: float = 0.08) -> Answer:
-    """Pick the best sentences above the threshold; cite each with its passage's marker."""
+            line_points_of, min_coverage: float = 0.0, max_sentences: int = 2, margin: float = 0.08) -> Answer:
+    """Pick the best sentences above the threshold; cite each with its passage's marker.
+
+    Refuses (grounded=False) when no sentence is similar enough to the question, or when the
+    passages miss the names and years the question asks about (a near-topic question)."""
     best = ranked[0][0] if ranked else 0.0
-    if best < threshold:
+    if best < threshold or coverage(question, hits) < min_coverage:
         return Answer(question, NOT_FOUND, False, best, [], hits)
     chosen = [(sc, s) for sc, s in ranked if sc >= max(threshold, best - margin)][:max_sentences]
     chosen.sort(key=lambda t: (t[1].hit, t[1].start))

@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     lexical_weight: float = 1.0
     candidates: int = Field(default=100, ge=1, description="Per-retriever depth before fusion.")
     # Answers
-    ask_threshold: float = Field(default=0.45, description="Min sentence similarity to call an answer grounded.")
+    # Calibrated with bench/calibrate_ask.py (docs/EVALUATION.md): answerable dev questions vs near-topic ones.
+    ask_threshold: float = Field(default=0.50, description="Min sentence similarity to call an answer grounded.")
+    ask_min_coverage: float = Field(default=0.75, description="Min share of the question's names/years in the passages.")
     # Service
     host: str = "127.0.0.1"
     port: int = 8000

@@ -197,7 +197,8 @@ class Engine:
         """An extractive answer with [n] citations, or grounded=False when the sources lack one."""
         hits = self.search(question, top_k=top_k, filters=filters, highlights=True).hits
         ranked = best_sentences(question, hits, self.embed_queries)
-        return compose(question, hits, ranked, self.settings.ask_threshold, self._line_points)
+        return compose(question, hits, ranked, self.settings.ask_threshold, self._line_points,
+                       self.settings.ask_min_coverage)
 
     def context(self, query: str, max_tokens: int = 1000, top_k: int = 8,
                 filters: dict[str, Any] | None = None) -> ContextBlock:

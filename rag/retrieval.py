@@ -110,11 +110,10 @@ class Retriever:
                 continue
             chunk, title, source = rows[c.rowid]
             if self.params.redundancy != "none":
-                near = next((h for h in hits if h.chunk.doc_id == chunk.doc_id
-                             and chunk.char_start < h.chunk.char_end and h.chunk.char_start < chunk.char_end), None)
+                near = _overlapping(hits, chunk)
                 if near is not None:
                     if self.params.redundancy == "merge":
-                        near.chunk = merge_chunks(near.chunk, chunk)
+                        _absorb(hits, near, chunk)
                     continue
             hits.append(Hit(
                 chunk=chunk, title=title, source=source, rank=len(hits) + 1, score=c.score,
@@ -123,10 +122,24 @@ class Retriever:
             ))
             if len(hits) == top_k:
                 break
-        if with_highlights:
-            for h in hits:
+        for rank, h in enumerate(hits, start=1):
+            h.rank = rank
+            if with_highlights:
                 h.highlights = highlights(query, h.chunk.text)
         return hits
+
+
+def _overlapping(hits: list[Hit], chunk: Chunk, skip: Hit | None = None) -> Hit | None:
+    return next((h for h in hits if h is not skip and h.chunk.doc_id == chunk.doc_id
+                 and chunk.char_start < h.chunk.char_end and h.chunk.char_start < chunk.char_end), None)
+
+
+def _absorb(hits: list[Hit], into: Hit, chunk: Chunk) -> None:
+    """Merge ``chunk`` into a higher-ranked hit, then fold in any hit the grown passage now overlaps."""
+    into.chunk = merge_chunks(into.chunk, chunk)
+    while (other := _overlapping(hits, into.chunk, skip=into)) is not None:
+        into.chunk = merge_chunks(into.chunk, other.chunk)
+        hits.remove(other)
 
 
 def merge_chunks(a: Chunk, b: Chunk) -> Chunk:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import PurePosixPath, PureWindowsPath
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 
 from rag import NewDocument
@@ -100,8 +100,8 @@ async def _upload_file(request: Request, engine, settings, limit: int):
         raise HTTPException(422, f"cannot read {name}: {e}") from e
 
 
-@router.delete("/documents/{doc_id}", status_code=204, dependencies=[WriteAuth])
+@router.delete("/documents/{doc_id}", dependencies=[WriteAuth])
 def delete_document(doc_id: str, engine: EngineDep):
     if not engine.delete_document(doc_id):
         raise HTTPException(404, f"no document {doc_id!r}")
-    return Response(status_code=204)
+    return {"deleted": doc_id}

@@ -1,0 +1,32 @@
+import pytest
+
+from rag import NewDocument
+from rag.fusion import rrf
+from rag.lexical import fts_query, terms
+from tests.conftest import engine_at
+
+HOSTILE = ['"', "'", "(", ")", "AND", "NEAR(a b)", "*", "-", ":", "a:b", '"unterminated', "NOT OR AND",
+           "🚀", "?", "\x00", "\u202e", "title:foo", "col*umn", "^start", "{x}", "[]", "a - b", "NEAR(\"a\" AND) OR * -:\""]
+
+
+def test_terms_drop_stopwords_unless_nothing_left():
+    assert terms("What is the Merida Initiative?") == ["merida", "initiative"]
+    assert terms("the and of") == ["the", "and", "of"]
+    assert fts_query("?!") is None
+
+
+@pytest.mark.parametrize("q", HOSTILE)
+def test_hostile_queries_never_raise(q, tmp_path_factory, embedder):
+    path = tmp_path_factory.getbasetemp() / "lexical-ix"
+    e = engine_at(path, embedder)
+    if e.stats()["documents"] == 0:
+        e.add_documents([NewDocument(title="Merida", text="The Merida Initiative funds AND training (NEAR) border: posts.")])
+    for mode in ("lexical", "hybrid", "dense"):
+        e.search(q, mode=mode)
+
+
+def test_rrf_hand_computed():
+    fused = dict(rrf([["a", "b"], ["b", "c"]], k=60))
+    assert fused["b"] == pytest.approx(1 / 62 + 1 / 61)
+    assert fused["a"] == pytest.approx(1 / 61)
+    assert list(dict(rrf([["a", "b"], ["b", "c"]], k=60))) [0] == "b"
