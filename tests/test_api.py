@@ -1,0 +1,191 @@
+"""Every route through FastAPI's test client, with the real model and a real index."""
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from rag import Settings
+from tests.conftest import engine_at, make_pdf
+
+KEY = "test-key-123"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, embedder, seed_index):
+    seed_engine, corpus = seed_index
+    path = tmp_path_factory.mktemp("api") / "index"
+    engine = engine_at(path, embedder, api_key=KEY)
+    engine.sync([corpus])
+    with TestClient(create_app(engine=engine)) as c:
+        yield c
+
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def snapshot(client):
+    return client.get("/stats").json()
+
+
+def test_health_ready_stats(client):
+    assert client.get("/health").json()["status"] == "ok"
+    assert client.get("/ready").status_code == 200
+    s = snapshot(client)
+    assert s["documents"] == 5 and s["chunks"] == s["vectors"] > 100 and s["model"] == "all-MiniLM-L6-v2"
+
+
+def test_search_shape_and_highlights(client):
+    r = client.post("/search", json={"query": "When did Tillerson travel to Mexico City?", "top_k": 3})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["took_ms"] > 0 and len(body["results"]) == 3
+    top = body["results"][0]
+    assert top["doc_id"] == "001_e0cea56afaaf3c59" and top["line_start"] <= 6 <= top["line_end"]
+    assert any("Tillerson" in h["text"] for h in top["highlights"])
+    for h in top["highlights"]:
+        assert top["text"][h["start"]:h["end"]] == h["text"]
+
+
+def test_search_modes_and_filters(client):
+    for mode in ("dense", "lexical", "hybrid"):
+        assert client.post("/search", json={"query": "Merida Initiative", "mode": mode}).status_code == 200
+    r = client.post("/search", json={"query": "security", "filters": {"year": 2014}, "top_k": 5})
+    assert {x["doc_id"] for x in r.json()["results"]} == {"003_a38ecee51900cf6b"}
+
+
+def test_ask_grounded_with_citations(client):
+    a = client.post("/ask", json={"question": "When did Tillerson travel to Mexico City?"}).json()
+    assert a["grounded"] is True and "February 22–23, 2017" in a["answer"]
+    markers = [int(m) for m in re.findall(r"\[(\d+)\]", a["answer"])]
+    assert markers and {c["marker"] for c in a["citations"]} == set(markers)
+    for c in a["citations"]:
+        passage = a["passages"][c["marker"] - 1]
+        assert c["doc_id"] == passage["doc_id"] and c["text"] in passage["text"]
+        doc = client.get(f"/documents/{c['doc_id']}").json()
+        assert doc["text"][c["char_start"]:c["char_end"]] == c["text"]
+
+
+@pytest.mark.parametrize("q", ["Which team won the 1998 FIFA World Cup final?",
+                               "What security measures did Claudia Sheinbaum announce after taking office in 2024?"])
+def test_ask_refuses_unanswerable(client, q):
+    a = client.post("/ask", json={"question": q}).json()
+    assert a["grounded"] is False and a["citations"] == [] and "do not answer" in a["answer"]
+
+
+def test_context_fits_budget(client):
+    from rag.tokens import count_tokens
+
+    for budget in (60, 300, 2000):
+        c = client.post("/context", json={"query": "Mexican army role in public security", "max_tokens": budget}).json()
+        assert 0 < c["tokens"] <= budget and count_tokens(c["context"]) == c["tokens"]
+        assert c["context"].startswith("[1] ") and len(c["passages"]) >= 1
+    big = client.post("/context", json={"query": "Mexican army", "max_tokens": 2000, "top_k": 8}).json()
+    assert f"[{len(big['passages'])}]" in big["context"]
+
+
+def test_documents_and_chunks(client):
+    docs = client.get("/documents").json()
+    assert docs["count"] == 5 and all("path" not in d for d in docs["documents"])
+    d = client.get("/documents/001_e0cea56afaaf3c59").json()
+    assert d["title"] == "U.S. and Mexico’s Defense Policies" and d["metadata"]["year"] == 2017
+    ch = client.get("/chunks/001_e0cea56afaaf3c59:0").json()
+    assert d["text"][ch["char_start"]:ch["char_end"]] == ch["text"]
+    assert client.get("/documents/nope").status_code == 404
+    assert client.get("/chunks/nope:1").status_code == 404
+
+
+def test_upload_json_search_delete(client):
+    before = snapshot(client)
+    doc = {"title": "Probe", "text": "The zebra-striped lighthouse of Quintana Roo was repainted.", "metadata": {"year": 2031}}
+    assert client.post("/documents", json=doc).status_code == 401
+    assert snapshot(client) == before
+    r = client.post("/documents", json=doc, headers=AUTH)
+    assert r.status_code == 201
+    did = r.json()["doc_id"]
+    hits = client.post("/search", json={"query": "zebra-striped lighthouse", "top_k": 1}).json()["results"]
+    assert hits[0]["doc_id"] == did
+    assert client.delete(f"/documents/{did}").status_code == 401
+    assert client.delete(f"/documents/{did}", headers=AUTH).status_code == 200
+    hits = client.post("/search", json={"query": "zebra-striped lighthouse", "top_k": 10}).json()["results"]
+    assert all(h["doc_id"] != did for h in hits)
+    assert client.delete(f"/documents/{did}", headers=AUTH).status_code == 404
+    assert snapshot(client)["documents"] == before["documents"]
+
+
+def test_upload_files(client):
+    settings = client.app.state.settings
+    r = client.post("/documents", headers=AUTH, files={"file": ("report.pdf", make_pdf(["Okapi migration in Chiapas."]), "application/pdf")})
+    assert r.status_code == 201
+    did = r.json()["doc_id"]
+    assert (settings.index_dir / "uploads" / f"{did}.pdf").exists()
+    top = client.post("/search", json={"query": "okapi migration Chiapas", "top_k": 1}).json()["results"][0]
+    assert top["doc_id"] == did and top["page"] == 1
+    assert client.delete(f"/documents/{did}", headers=AUTH).status_code == 200
+
+
+@pytest.mark.parametrize("files,status", [
+    ({"file": ("x.exe", b"MZ...", "application/octet-stream")}, 415),
+    ({"file": ("../etc/passwd.txt", b"hello", "text/plain")}, 400),
+    ({"file": ("dir/evil.txt", b"hello", "text/plain")}, 400),
+    ({"file": ("broken.pdf", b"%PDF-1.4 nope", "application/pdf")}, 422),
+    ({"file": ("junk.txt", bytes(range(256)) * 10, "text/plain")}, 422),
+])
+def test_bad_uploads_are_4xx_and_write_nothing(client, files, status):
+    before = snapshot(client)
+    r = client.post("/documents", files=files, headers=AUTH)
+    assert r.status_code == status, r.text
+    assert snapshot(client) == before
+
+
+def test_upload_over_limit_is_413(client):
+    settings = client.app.state.settings
+    old = settings.max_upload_mb
+    settings.max_upload_mb = 0.001
+    try:
+        before = snapshot(client)
+        r = client.post("/documents", headers=AUTH, files={"file": ("big.txt", b"word " * 2000, "text/plain")})
+        assert r.status_code == 413 and snapshot(client) == before
+    finally:
+        settings.max_upload_mb = old
+
+
+@pytest.mark.parametrize("body", [
+    {"query": ""}, {"query": "   "}, {"query": "x" * 2001}, {"query": "ok", "top_k": 0},
+    {"query": "ok", "top_k": 101}, {"query": "ok", "filters": {"no_such_field": 1}}, {"top_k": 3},
+    {"query": "ok", "mode": "magic"}, {"query": "ok", "filters": {"year": {"between": 1}}},
+])
+def test_bad_search_input_is_4xx(client, body):
+    before = snapshot(client)
+    r = client.post("/search", json=body)
+    assert 400 <= r.status_code < 500, (body, r.status_code)
+    assert snapshot(client) == before
+
+
+def test_malformed_json_and_hostile_queries(client):
+    assert client.post("/search", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 422
+    assert client.post("/documents", content=b"{not json", headers={**AUTH, "Content-Type": "application/json"}).status_code == 422
+    for q in ['NEAR("a" AND) OR * -:"', "\x00\u202e emoji 🚀 ?", "?"]:
+        assert client.post("/search", json={"query": q}).status_code == 200
+
+
+def test_metrics_prometheus(client):
+    client.post("/search", json={"query": "NAFTA"})
+    text = client.get("/metrics").text
+    assert "# TYPE rag_requests_total counter" in text
+    assert 'rag_requests_total{method="POST",route="/search",status="200"}' in text
+    assert 'rag_request_seconds_bucket{method="POST",route="/search",le="+Inf"}' in text
+    assert "rag_index_chunks" in text
+
+
+def test_openapi_docs(client):
+    assert client.get("/docs").status_code == 200
+    assert "/search" in client.get("/openapi.json").json()["paths"]
+
+
+def test_protected_reads(tmp_path, embedder):
+    engine = engine_at(tmp_path, embedder, api_key=KEY, protect_reads=True)
+    with TestClient(create_app(engine=engine)) as c:
+        assert c.post("/search", json={"query": "x"}).status_code == 401
+        assert c.post("/search", json={"query": "x"}, headers=AUTH).status_code == 200
+        assert c.get("/health").status_code == 200
