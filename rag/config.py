@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,9 +24,11 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(default=160, ge=16, description="Chunk budget in cl100k tokens.")
     chunk_overlap: int = Field(default=32, ge=0, description="Overlap between chunks in cl100k tokens.")
     embed_title: bool = Field(default=True, description="Prefix the document title when embedding a chunk.")
+    # Hybrid fusion, tuned on SciFact train (bench/tune_fusion.py, docs/EVALUATION.md).
+    fusion: Literal["zscore", "rrf"] = "zscore"
     rrf_k: int = Field(default=60, ge=1)
-    dense_weight: float = 1.0
-    lexical_weight: float = 1.0
+    dense_weight: float = 0.6
+    lexical_weight: float = 0.4
     candidates: int = Field(default=100, ge=1, description="Per-retriever depth before fusion.")
     # Answers
     # Calibrated with bench/calibrate_ask.py (docs/EVALUATION.md): answerable dev questions vs near-topic ones.

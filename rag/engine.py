@@ -60,7 +60,7 @@ class Engine:
         self.embedder = embedder or Embedder(s.model, s.device, s.batch_size)
         self.store = Store(s.index_dir, IndexSpec(s.model, s.chunk_tokens, s.chunk_overlap, s.embed_title))
         self.retriever = Retriever(self.store, self.embed_queries, RetrievalParams(
-            candidates=s.candidates, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight))
+            candidates=s.candidates, fusion=s.fusion, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight))
         self._write_lock = threading.Lock()
         self._batcher: MicroBatcher | None = None
 

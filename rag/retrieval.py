@@ -6,7 +6,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from .fusion import rrf
+from .fusion import rrf, zscore_fusion
 from .highlight import highlights
 from .lexical import fts_query
 from .models import Chunk, Hit
@@ -22,9 +22,10 @@ class RetrievalParams:
     """Tuning knobs; defaults were chosen on SciFact train (see docs/EVALUATION.md)."""
 
     candidates: int = 100
+    fusion: Literal["zscore", "rrf"] = "zscore"
     rrf_k: int = 60
-    dense_weight: float = 1.0
-    lexical_weight: float = 1.0
+    dense_weight: float = 0.6
+    lexical_weight: float = 0.4
     bm25_weights: tuple[float, float, float] = (1.0, 0.5, 1.0)  # title, section, text
     redundancy: Literal["merge", "drop", "none"] = "merge"  # what to do with overlapping neighbours
 
@@ -92,7 +93,11 @@ class Retriever:
             order = [(rid, s) for rid, s in lexical]
         else:
             p = self.params
-            order = rrf([[r for r, _ in dense], [r for r, _ in lexical]], p.rrf_k, [p.dense_weight, p.lexical_weight])
+            weights = [p.dense_weight, p.lexical_weight]
+            if p.fusion == "rrf":
+                order = rrf([[r for r, _ in dense], [r for r, _ in lexical]], p.rrf_k, weights)
+            else:
+                order = zscore_fusion([dense, lexical], weights)
         out = []
         for rid, s in order:
             c = info[rid]

@@ -30,3 +30,12 @@ def test_rrf_hand_computed():
     assert fused["b"] == pytest.approx(1 / 62 + 1 / 61)
     assert fused["a"] == pytest.approx(1 / 61)
     assert list(dict(rrf([["a", "b"], ["b", "c"]], k=60))) [0] == "b"
+
+
+def test_zscore_fusion_hand_computed():
+    from rag.fusion import zscore_fusion
+
+    fused = dict(zscore_fusion([[("a", 3.0), ("b", 1.0)], [("b", 10.0), ("c", 0.0)]], [0.5, 0.5]))
+    # list 1 z-scores: a=+1, b=-1; list 2: b=+1, c=-1; missing items take the list's minimum (-1)
+    assert fused == {"a": 0.0, "b": 0.0, "c": -1.0}
+    assert zscore_fusion([[("x", 2.0)]])[0] == ("x", 0.0)
