@@ -12,7 +12,7 @@ import numpy as np
 class MicroBatcher:
     """Collects requests for up to ``max_wait_ms`` (or ``max_batch`` texts) and runs ``fn`` once."""
 
-    def __init__(self, fn: Callable[[list[str]], np.ndarray], max_batch: int = 64, max_wait_ms: float = 2.0) -> None:
+    def __init__(self, fn: Callable[[list[str]], np.ndarray], max_batch: int = 64, max_wait_ms: float = 0.0) -> None:
         self.fn = fn
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
@@ -29,9 +29,11 @@ class MicroBatcher:
         while True:
             items = [self._queue.get()]
             n = len(items[0][0])
+            # Take what is already waiting, without sleeping: a lone query runs at once, and
+            # queries that arrive while the model is busy form the next batch by themselves.
             try:
                 while n < self.max_batch:
-                    item = self._queue.get(timeout=self.max_wait)
+                    item = self._queue.get_nowait() if self.max_wait <= 0 else self._queue.get(timeout=self.max_wait)
                     items.append(item)
                     n += len(item[0])
             except queue.Empty:

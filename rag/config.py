@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(default=PROJECT_ROOT / "corpus", description="Default corpus to index.")
     model: str = Field(default=BUNDLED_MODEL, description="sentence-transformers model name or path.")
     device: str = "cpu"
+    backend: Literal["onnx", "torch"] = Field(
+        default="onnx", description="Inference runtime; ONNX is exported once from the model, offline.")
+    model_cache: Path = Field(default=Path.home() / ".cache" / "grounded-rag",
+                              description="Where exported ONNX copies of models are kept.")
     batch_size: int = Field(default=64, ge=1)
     chunk_tokens: int = Field(default=160, ge=16, description="Chunk budget in cl100k tokens.")
     chunk_overlap: int = Field(default=32, ge=0, description="Overlap between chunks in cl100k tokens.")

@@ -26,10 +26,13 @@ def resolve_model_path(name: str) -> str:
 class Embedder:
     """Loads the model lazily, once; encodes L2-normalized float32 vectors."""
 
-    def __init__(self, model: str = BUNDLED_MODEL, device: str = "cpu", batch_size: int = 64) -> None:
+    def __init__(self, model: str = BUNDLED_MODEL, device: str = "cpu", batch_size: int = 64,
+                 backend: str = "torch", cache_dir: Path | None = None) -> None:
         self.model_name = model
         self.device = device
         self.batch_size = batch_size
+        self.backend = backend
+        self.cache_dir = cache_dir
         self._model = None
         self._lock = threading.Lock()
 
@@ -47,10 +50,36 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         path = resolve_model_path(self.model_name)
+        if self.backend == "onnx":
+            try:
+                return self._load_onnx(SentenceTransformer, path)
+            except Exception as e:  # missing onnxruntime/optimum, export failure: fall back, say so
+                log.warning("ONNX backend unavailable (%s); using PyTorch", e)
+                self.backend = "torch"
         try:
             return SentenceTransformer(path, device=self.device)
         except Exception as e:
             raise RuntimeError(f"cannot load embedding model {self.model_name!r} ({path}): {e}") from e
+
+    def _load_onnx(self, cls, path: str):
+        """Export the model to ONNX once into the cache (offline: from local files), then load it."""
+        import shutil
+
+        target = Path(self.cache_dir or Path.home() / ".cache" / "grounded-rag") / "onnx" / _safe(self.model_name)
+        if not (target / "onnx" / "model.onnx").exists():
+            tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            if Path(path).is_dir():
+                shutil.copytree(path, tmp)
+            else:
+                cls(path, device=self.device).save_pretrained(str(tmp))
+            model = cls(str(tmp), backend="onnx", device=self.device)
+            model.save_pretrained(str(tmp))
+            shutil.rmtree(target, ignore_errors=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+            log.info("exported %s to ONNX at %s", self.model_name, target)
+        return cls(str(target), backend="onnx", device=self.device)
 
     @property
     def dim(self) -> int:
@@ -65,7 +94,7 @@ class Embedder:
 
     def count_model_tokens(self, text: str) -> int:
         """Word pieces of ``text`` with the model's own tokenizer, [CLS]/[SEP] included."""
-        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Embed texts as unit vectors, shape (len(texts), dim)."""
@@ -76,6 +105,10 @@ class Embedder:
             show_progress_bar=progress, convert_to_numpy=True,
         )
         return np.ascontiguousarray(vecs, dtype="float32")
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-._" else "_" for c in name)
 
 
 def embed_key(model: str, text: str) -> str:

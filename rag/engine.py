@@ -57,7 +57,7 @@ class Engine:
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings or Settings()
         s = self.settings
-        self.embedder = embedder or Embedder(s.model, s.device, s.batch_size)
+        self.embedder = embedder or Embedder(s.model, s.device, s.batch_size, s.backend, s.model_cache)
         self.store = Store(s.index_dir, IndexSpec(s.model, s.chunk_tokens, s.chunk_overlap, s.embed_title))
         self.retriever = Retriever(self.store, self.embed_queries, RetrievalParams(
             candidates=s.candidates, fusion=s.fusion, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight))
@@ -69,7 +69,7 @@ class Engine:
         """Query vectors; through the micro-batcher when the server enabled it."""
         return self._batcher(queries) if self._batcher else self.embedder.encode(queries)
 
-    def enable_batching(self, max_batch: int = 64, max_wait_ms: float = 2.0) -> None:
+    def enable_batching(self, max_batch: int = 64, max_wait_ms: float = 0.0) -> None:
         """Let concurrent queries share model calls (the server turns this on)."""
         self._batcher = MicroBatcher(self.embedder.encode, max_batch, max_wait_ms)
 

@@ -141,7 +141,7 @@ class Store:
             "SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.key = c.embed_key").fetchall()
         if rows:
             index.add(np.array([r[0] for r in rows]), np.vstack([np.frombuffer(r[1], dtype="float32") for r in rows]))
-        return index
+        return index.upgraded()
 
     # -- reads
     def stats(self) -> dict[str, Any]:
@@ -150,6 +150,7 @@ class Store:
             "documents": c.execute("SELECT COUNT(*) FROM documents").fetchone()[0],
             "chunks": c.execute("SELECT COUNT(*) FROM chunks").fetchone()[0],
             "vectors": self.vectors.ntotal if self.vectors else 0,
+            "vector_index": self.vectors.kind if self.vectors else None,
             "model": self.spec.model, "dim": self.dim, "generation": self.generation,
             "index_dir": str(self.dir),
         }
@@ -240,6 +241,8 @@ class Store:
                 if added_ids:
                     vecs = self.cached_embeddings_in(conn, added_keys)
                     vectors.add(np.array(added_ids), np.vstack([vecs[k] for k in added_keys]))
+            if vectors is not None:
+                vectors = vectors.upgraded()
             conn.execute("DELETE FROM embeddings WHERE key NOT IN (SELECT embed_key FROM chunks)")
             generation = self.generation + 1
             if vectors is not None:

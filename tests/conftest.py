@@ -42,7 +42,8 @@ def make_pdf(pages: list[str]) -> bytes:
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    return Embedder()
+    s = Settings()
+    return Embedder(backend=s.backend, cache_dir=s.model_cache)
 
 
 @pytest.fixture(scope="session")

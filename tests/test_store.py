@@ -48,3 +48,38 @@ def test_failed_write_leaves_index_unchanged(tmp_path, embedder, monkeypatch):
         e.add_documents([NewDocument(title="B", text="Beta text.")])
     assert e.stats() == before
     assert engine_at(tmp_path, embedder).stats() == before
+
+
+def test_large_index_switches_to_ivf_with_high_recall():
+    import numpy as np
+
+    from rag.vectors import FaissIndex
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((50, 32)).astype("float32")
+    xb = centres[rng.integers(0, 50, 5000)] + 0.3 * rng.standard_normal((5000, 32)).astype("float32")
+    xb /= np.linalg.norm(xb, axis=1, keepdims=True)
+    flat = FaissIndex(32)
+    flat.add(np.arange(5000) + 10, xb)
+    assert flat.upgraded(threshold=10_000) is flat
+    ivf = flat.upgraded(threshold=1000)
+    assert ivf.kind == "ivf" and ivf.ntotal == 5000
+    _, truth = flat.search(xb[:50], 10)
+    _, found = ivf.search(xb[:50], 10)
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]) >= 0.95
+    ivf.remove(np.array([10, 11]))
+    assert ivf.ntotal == 4998
+
+
+def test_ivf_search_with_allowed_ids():
+    import numpy as np
+
+    from rag.vectors import FaissIndex
+
+    rng = np.random.default_rng(1)
+    xb = rng.standard_normal((3000, 16)).astype("float32")
+    xb /= np.linalg.norm(xb, axis=1, keepdims=True)
+    ivf = FaissIndex.ivf(16, xb, np.arange(3000), nlist=32)
+    ivf.nprobe = 32
+    _, ids = ivf.search(xb[:3], 5, allowed=np.array([7, 8, 9]))
+    assert set(ids.ravel()) - {-1} <= {7, 8, 9}
