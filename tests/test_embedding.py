@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+
+from rag.embedding import Embedder, embed_key
+
+TEXTS = ["When did Tillerson travel to Mexico City?", "border security " * 200, "é ñ 🚀", "a"]
+
+
+@pytest.fixture(scope="module")
+def torch_embedder():
+    return Embedder(backend="torch")
+
+
+def test_onnx_matches_pytorch(embedder, torch_embedder):
+    assert embedder.backend == "onnx"
+    a, b = embedder.encode(TEXTS), torch_embedder.encode(TEXTS)
+    assert a.shape == b.shape == (4, 384)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-5)
+    assert (a * b).sum(axis=1).min() > 0.9999
+    assert embedder.max_seq_length == torch_embedder.max_seq_length == 256
+    for t in TEXTS:
+        assert embedder.count_model_tokens(t) == torch_embedder.count_model_tokens(t)
+
+
+def test_embed_key_depends_on_model_and_text():
+    assert embed_key("m", "x") == embed_key("m", "x") != embed_key("m2", "x") != embed_key("m", "y")
