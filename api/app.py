@@ -40,6 +40,36 @@ def _start_engine(app: FastAPI, settings: Settings) -> None:
         log.error("startup failed: %s", app.state.error)
 
 
+class ObserveMiddleware:
+    """Per-request metrics and one structured log line; plain ASGI (cheaper than BaseHTTPMiddleware)."""
+
+    def __init__(self, app, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            seconds = time.perf_counter() - t0
+            self.metrics.observe(scope["method"], route, status, seconds)
+            if log.isEnabledFor(logging.INFO):
+                log.info(json.dumps({"event": "request", "method": scope["method"], "route": route,
+                                     "status": status, "ms": round(seconds * 1000, 2)}))
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the app; with ``engine`` given it is ready at once (tests), else it loads in a thread."""
     settings = settings or (engine.settings if engine else Settings())
@@ -61,17 +91,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["*"])
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        seconds = time.perf_counter() - t0
-        app.state.metrics.observe(request.method, path, response.status_code, seconds)
-        log.info(json.dumps({"event": "request", "method": request.method, "route": path,
-                             "status": response.status_code, "ms": round(seconds * 1000, 2)}))
-        return response
+    app.add_middleware(ObserveMiddleware, metrics=app.state.metrics)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):

@@ -1,6 +1,7 @@
 """Helpers shared by the benchmark scripts: a real `rag serve`, percentiles, the report file."""
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import platform
@@ -64,10 +65,15 @@ class Server:
         self.ready_s = time.perf_counter() - t0
 
     def post(self, path: str, body: dict) -> dict:
-        req = urllib.request.Request(self.base + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.loads(r.read())
+        """POST over one kept-alive connection, as a chatbot backend's HTTP client would."""
+        if getattr(self, "_conn", None) is None:
+            self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        self._conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        r = self._conn.getresponse()
+        data = r.read()
+        if r.status != 200:
+            raise RuntimeError(f"{path}: HTTP {r.status}: {data[:200]!r}")
+        return json.loads(data)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -1,28 +1,58 @@
-"""Throughput under load: concurrent async clients for a fixed time against `rag serve` (seeds).
+"""Throughput under load: wrk (C, light on the shared 2 cores) with N connections for a fixed time
+against `rag serve` on the seed corpus; falls back to an asyncio httpx client without wrk.
 
-    python bench/load.py [--seconds 30] [--clients 8 32 64]
+    python bench/load.py [--seconds 30] [--clients 8 32 64]      # apt-get install wrk
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import re
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from common import QUERIES, ROOT, Server, percentile, write_section
 
 from rag import Engine, Settings
 
+LUA = """
+local bodies = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("POST", "/search", {["Content-Type"] = "application/json"}, bodies[(i %% #bodies) + 1])
+end
+"""
 
-async def run(base: str, clients: int, seconds: float) -> tuple[int, int, list[float]]:
+
+def _ms(value: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", value)
+    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+
+
+def run_wrk(base: str, clients: int, seconds: float, script: Path) -> tuple[int, int, float, float]:
+    out = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "--timeout", "10s",
+                          "-s", str(script), base], capture_output=True, text=True, check=True).stdout
+    n = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors += sum(int(x) for x in sock.groups()) if sock else 0
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    return n, errors, p50, p99
+
+
+async def run_httpx(base: str, clients: int, seconds: float) -> tuple[int, int, float, float]:
+    import httpx
+
     lat: list[float] = []
     errors = 0
     stop = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         async def worker(w: int) -> None:
             nonlocal errors
             i = w
@@ -30,14 +60,13 @@ async def run(base: str, clients: int, seconds: float) -> tuple[int, int, list[f
                 t0 = time.perf_counter()
                 try:
                     r = await client.post("/search", json={"query": QUERIES[i % len(QUERIES)], "top_k": 5})
-                    if r.status_code != 200:
-                        errors += 1
+                    errors += r.status_code != 200
                 except httpx.HTTPError:
                     errors += 1
                 lat.append((time.perf_counter() - t0) * 1000)
                 i += clients
         await asyncio.gather(*(worker(w) for w in range(clients)))
-    return len(lat), errors, lat
+    return len(lat), errors, percentile(lat, 50), percentile(lat, 99)
 
 
 def main() -> None:
@@ -47,16 +76,22 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     Engine(Settings(index_dir=tmp / "index")).sync([ROOT / "corpus"])
+    script = tmp / "post.lua"
+    bodies = ", ".join(json.dumps(json.dumps({"query": q, "top_k": 5})) for q in QUERIES)
+    script.write_text(LUA % bodies)
+    use_wrk = shutil.which("wrk") is not None
     rows = []
     with Server(tmp / "index") as s:
-        asyncio.run(run(s.base, 4, 3))  # warm-up
         for c in args.clients:
-            n, errors, lat = asyncio.run(run(s.base, c, args.seconds))
-            rows.append(f"| {c} | {args.seconds:.0f} | {n} | {n / args.seconds:.0f} | {percentile(lat, 50):.0f} | "
-                        f"{percentile(lat, 99):.0f} | {errors} |")
+            if use_wrk:
+                n, errors, p50, p99 = run_wrk(s.base, c, args.seconds, script)
+            else:
+                n, errors, p50, p99 = asyncio.run(run_httpx(s.base, c, args.seconds))
+            rows.append(f"| {c} | {args.seconds:.0f} | {n} | {n / args.seconds:.0f} | {p50:.0f} | {p99:.0f} | {errors} |")
     shutil.rmtree(tmp)
-    md = ("Hybrid `POST /search`, top_k 5, 14 rotating queries; the load generator (httpx, asyncio) runs on "
-          "the same 2 cores as the server.\n\n| clients | seconds | requests | req/s | p50 ms | p99 ms | errors |\n"
+    tool = "wrk -t2 --latency (2 threads)" if use_wrk else "an asyncio httpx client"
+    md = (f"Hybrid `POST /search`, top_k 5, 14 rotating queries; load from {tool} on the same 2 cores as the "
+          "server.\n\n| clients | seconds | requests | req/s | p50 ms | p99 ms | errors |\n"
           "| --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows))
     write_section("Throughput under load", md, f"python bench/load.py --seconds {args.seconds:.0f}")
 

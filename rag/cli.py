@@ -135,20 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "top_k", None) is not None and not 1 <= args.top_k <= 100:
         print("error: --top-k must be between 1 and 100", file=sys.stderr)
         return 2
+    from .store import IndexMismatchError
+
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, RuntimeError, OSError) as e:  # IndexMismatchError, FilterError, bad JSON ...
+    except (ValueError, RuntimeError, OSError, IndexMismatchError) as e:  # FilterError, bad JSON, ...
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except Exception as e:  # IndexMismatchError is not a ValueError
-        from .store import IndexMismatchError
-
-        if isinstance(e, IndexMismatchError):
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        raise
 
 
 if __name__ == "__main__":

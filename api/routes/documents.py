@@ -6,6 +6,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from rag import NewDocument
 from rag.loaders import SUPPORTED, LoadError
@@ -65,8 +66,6 @@ async def _upload_json(request: Request, engine, limit: int):
         data = DocumentIn.model_validate_json(body)
     except ValidationError as e:
         raise HTTPException(422, json.loads(e.json(include_url=False))) from e
-    from starlette.concurrency import run_in_threadpool
-
     docs = await run_in_threadpool(engine.add_documents, [NewDocument(data.title, data.text, data.metadata)])
     return docs[0]
 
@@ -92,8 +91,6 @@ async def _upload_file(request: Request, engine, settings, limit: int):
             assert isinstance(metadata, dict)
         except (ValueError, AssertionError) as e:
             raise HTTPException(422, "metadata must be a JSON object") from e
-    from starlette.concurrency import run_in_threadpool
-
     try:
         return await run_in_threadpool(engine.add_file_bytes, data, name, settings.index_dir / "uploads", metadata)
     except LoadError as e:
