@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 import re
 from typing import Any
 
@@ -11,6 +12,7 @@ from .sentences import sentence_spans
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s")
 
 
+@lru_cache(maxsize=100_000)
 def stem(word: str) -> str:
     """A light suffix stripper: enough to match 'travel'/'traveled', 'policy'/'policies'."""
     for suf in _SUFFIXES:

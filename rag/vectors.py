@@ -24,6 +24,8 @@ class VectorIndex(Protocol):
 # Below this many vectors exact search is fast enough (about 1 ms per 20k on 2 cores); above it an
 # IVF index is built. Parameters measured in bench/scale.py (docs/BENCHMARKS.md).
 APPROX_THRESHOLD = 200_000
+SMALL_SEARCH = 100_000
+_CORES = os.cpu_count() or 1
 
 
 def ivf_params(n: int) -> tuple[int, list[int]]:
@@ -100,6 +102,8 @@ class FaissIndex:
         if self.ntotal == 0:
             n = len(queries)
             return np.zeros((n, 0), dtype="float32"), np.zeros((n, 0), dtype="int64")
+        # OpenMP start-up costs more than a small exact search itself; queries run in parallel anyway.
+        faiss.omp_set_num_threads(1 if self.ntotal < SMALL_SEARCH else _CORES)
         params = None
         if allowed is not None:
             sel = faiss.IDSelectorBatch(np.asarray(allowed, dtype="int64"))
