@@ -34,11 +34,13 @@ eval: install
 
 # Benchmarks write their sections of docs/BENCHMARKS.md. vs_txtai needs txtai in its own venv.
 bench: install bench-txtai-env
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || echo "no wrk: load.py falls back to httpx"
 	cd bench && ../$(BIN)/python ingest.py
 	cd bench && ../$(BIN)/python latency.py
 	cd bench && ../$(BIN)/python load.py
 	cd bench && ../$(BIN)/python scale.py
 	cd bench && ../$(BIN)/python vs_txtai.py --txtai-python /tmp/txtai-venv/bin/python
+	cd bench && ../$(BIN)/python onnx_int8.py --fp32-ndcg 0.6781
 
 bench-txtai-env:
 	test -x /tmp/txtai-venv/bin/python || ($(PY) -m venv /tmp/txtai-venv && \

@@ -13,7 +13,8 @@ import numpy as np
 class OnnxEncoder:
     """Mean-pooled, L2-normalized embeddings from an exported ``onnx/model.onnx``."""
 
-    def __init__(self, folder: Path, threads: int = 0, max_seq_length: int | None = None) -> None:
+    def __init__(self, folder: Path, threads: int = 0, max_seq_length: int | None = None,
+                 file_name: str = "model.onnx") -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -32,7 +33,7 @@ class OnnxEncoder:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(folder / "onnx" / "model.onnx"), options,
+        self.session = ort.InferenceSession(str(folder / "onnx" / file_name), options,
                                             providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self.session.get_inputs()}
         outputs = [o.name for o in self.session.get_outputs()]
