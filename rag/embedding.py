@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +100,15 @@ class Embedder:
             shutil.copytree(path, tmp)
         else:
             SentenceTransformer(path, device=self.device).save_pretrained(str(tmp))
-        SentenceTransformer(str(tmp), backend="onnx", device=self.device).save_pretrained(str(tmp))
+        st_log = logging.getLogger("sentence_transformers")
+        level = st_log.level
+        st_log.setLevel(logging.ERROR)  # the exporter warns that we should save: we do, next line
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                SentenceTransformer(str(tmp), backend="onnx", device=self.device).save_pretrained(str(tmp))
+        finally:
+            st_log.setLevel(level)
         shutil.rmtree(target, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)
