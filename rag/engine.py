@@ -197,17 +197,13 @@ class Engine:
         """An extractive answer with [n] citations, or grounded=False when the sources lack one."""
         hits = self.search(question, top_k=top_k, filters=filters, highlights=True).hits
         ranked = best_sentences(question, hits, self.embed_queries)
-        return compose(question, hits, ranked, self.settings.ask_threshold, self._line_points,
+        return compose(question, hits, ranked, self.settings.ask_threshold, self.store.line_points,
                        self.settings.ask_min_coverage)
 
     def context(self, query: str, max_tokens: int = 1000, top_k: int = 8,
                 filters: dict[str, Any] | None = None) -> ContextBlock:
         """Numbered passages for an LLM prompt, fitted within ``max_tokens`` cl100k tokens."""
         return pack_context(self.search(query, top_k=top_k, filters=filters).hits, max_tokens)
-
-    def _line_points(self, doc_id: str) -> list[tuple[int, int]]:
-        doc = self.store.document(doc_id)
-        return doc.line_points if doc else []
 
     def documents(self) -> list[dict[str, Any]]:
         return self.store.documents()

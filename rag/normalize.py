@@ -106,16 +106,10 @@ def _find_headings(text: str, origin: list[int], source: str, marked: set[int]) 
     found = []
     for s, e in paras:
         line_start = source.rfind("\n", 0, origin[s]) + 1
-        if line_start in marked or _source_line_start_marked(source, line_start, marked):
-            found.append((s, e))
-        elif _looks_like_heading(text[s:e], source, origin, s, e):
+        # _HEADING_MARK matches from the start of its line (indentation included).
+        if line_start in marked or _looks_like_heading(text[s:e], source, origin, s, e):
             found.append((s, e))
     return found
-
-
-def _source_line_start_marked(source: str, line_start: int, marked: set[int]) -> bool:
-    # A heading mark may be indented: "  # Title" starts the line at an earlier offset.
-    return any(line_start <= m <= line_start + 3 for m in marked) if marked else False
 
 
 _SMALL = {"a", "an", "and", "the", "of", "in", "on", "for", "to", "at", "by", "with", "or", "vs", "de", "la", "y"}

@@ -172,6 +172,11 @@ class Store:
                         line_points=[tuple(p) for p in json.loads(r[7] or "[]")],
                         page_points=[tuple(p) for p in json.loads(r[8] or "[]")])
 
+    def line_points(self, doc_id: str) -> list[tuple[int, int]]:
+        """A document's (offset, source line) map, without loading its text."""
+        row = self._conn().execute("SELECT line_points FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+        return [tuple(p) for p in json.loads(row[0] or "[]")] if row else []
+
     def documents_by_path(self) -> dict[str, tuple[str, str, dict[str, Any]]]:
         """path -> (doc_id, sha256, metadata) for documents that came from files."""
         rows = self._conn().execute("SELECT path, doc_id, sha256, metadata FROM documents WHERE path IS NOT NULL")
