@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 import re
+from functools import lru_cache
 from typing import Any
 
 from .lexical import terms
 from .sentences import sentence_spans
 
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s")
+_WORD = re.compile(r"\w+")
 
 
 @lru_cache(maxsize=100_000)
@@ -21,17 +22,23 @@ def stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=4096)
+def _sentence_stems(text: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
+    # Passages repeat across queries; splitting and stemming them once takes most of the cost away.
+    return tuple((s, e, frozenset(stem(w) for w in _WORD.findall(text[s:e].lower())))
+                 for s, e in sentence_spans(text))
+
+
 def highlights(query: str, text: str, limit: int = 2) -> list[dict[str, Any]]:
     """Up to ``limit`` sentences of ``text`` that share the most (rarer, longer) query terms."""
     q = {stem(t) for t in terms(query)}
     if not q:
         return []
     scored = []
-    for s, e in sentence_spans(text):
-        words = {stem(w) for w in re.findall(r"\w+", text[s:e].lower())}
+    for s, e, words in _sentence_stems(text):
         hit = q & words
-        score = sum(math.log(1 + len(t)) for t in hit) / math.sqrt(1 + len(words) / 25)
-        if score > 0:
+        if hit:
+            score = sum(math.log(1 + len(t)) for t in hit) / math.sqrt(1 + len(words) / 25)
             scored.append((score, s, e))
     if not scored:
         return []

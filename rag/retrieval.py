@@ -47,13 +47,16 @@ class Retriever:
         self.params = params
 
     def search(self, query: str, top_k: int = 5, mode: Mode = "hybrid",
-               allowed_docs: set[str] | None = None, with_highlights: bool = True) -> list[Hit]:
-        """Top-k hits for one query."""
-        return self.search_many([query], top_k, mode, allowed_docs, with_highlights)[0]
+               allowed_docs: set[str] | None = None, with_highlights: bool = True,
+               vector: np.ndarray | None = None) -> list[Hit]:
+        """Top-k hits for one query; ``vector`` is its embedding if already computed."""
+        vectors = None if vector is None else np.asarray(vector, dtype="float32").reshape(1, -1)
+        return self.search_many([query], top_k, mode, allowed_docs, with_highlights, vectors)[0]
 
     def search_many(self, queries: list[str], top_k: int = 5, mode: Mode = "hybrid",
-                    allowed_docs: set[str] | None = None, with_highlights: bool = True) -> list[list[Hit]]:
-        """Top-k hits for each query; query embeddings are computed in one batch."""
+                    allowed_docs: set[str] | None = None, with_highlights: bool = True,
+                    vectors: np.ndarray | None = None) -> list[list[Hit]]:
+        """Top-k hits for each query; query embeddings are computed in one batch unless given."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         allowed = None if allowed_docs is None else self.store.chunk_rowids(sorted(allowed_docs))
@@ -62,55 +65,47 @@ class Retriever:
         depth = max(self.params.candidates, top_k * 3)
         dense_lists: list[list[tuple[int, float]]] = [[] for _ in queries]
         if mode != "lexical":
-            dense_lists = self._dense(queries, depth, allowed)
+            dense_lists = self._dense(self.embed(queries) if vectors is None else vectors, depth, allowed)
         results = []
         for q, dense in zip(queries, dense_lists):
             lexical = self._lexical(q, depth, allowed) if mode != "dense" else []
-            cands = self._combine(dense, lexical, mode)
+            # More than top_k: merging neighbours and concurrent deletes can drop some.
+            cands = self._combine(dense, lexical, mode, top_k * 4)
             results.append(self._hits(q, cands, top_k, with_highlights))
         return results
 
-    def _dense(self, queries: list[str], depth: int, allowed: np.ndarray | None) -> list[list[tuple[int, float]]]:
+    def _dense(self, qvecs: np.ndarray, depth: int, allowed: np.ndarray | None) -> list[list[tuple[int, float]]]:
         vectors = self.store.vectors
         if vectors is None or vectors.ntotal == 0:
-            return [[] for _ in queries]
-        scores, ids = vectors.search(self.embed(queries), depth, allowed)
-        return [[(int(i), float(s)) for s, i in zip(srow, irow) if i >= 0] for srow, irow in zip(scores, ids)]
+            return [[] for _ in qvecs]
+        scores, ids = vectors.search(qvecs, depth, allowed)
+        return [[(i, s) for s, i in zip(srow, irow) if i >= 0] for srow, irow in zip(scores.tolist(), ids.tolist())]
 
     def _lexical(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         match = fts_query(query)
         return self.store.lexical(match, depth, self.params.bm25_weights, allowed) if match else []
 
-    def _combine(self, dense, lexical, mode: str) -> list[_Cand]:
-        info: dict[int, _Cand] = {}
-        for rank, (rid, s) in enumerate(dense, start=1):
-            info.setdefault(rid, _Cand(rid, 0.0)).dense = (s, rank)
-        for rank, (rid, s) in enumerate(lexical, start=1):
-            info.setdefault(rid, _Cand(rid, 0.0)).lexical = (s, rank)
+    def _combine(self, dense, lexical, mode: str, limit: int) -> list[_Cand]:
+        """The best ``limit`` candidates in fused order, each with both retrievers' (score, rank)."""
         if mode == "dense":
-            order = [(rid, s) for rid, s in dense]
+            order = dense[:limit]
         elif mode == "lexical":
-            order = [(rid, s) for rid, s in lexical]
+            order = lexical[:limit]
         else:
             p = self.params
             weights = [p.dense_weight, p.lexical_weight]
             if p.fusion == "rrf":
-                order = rrf([[r for r, _ in dense], [r for r, _ in lexical]], p.rrf_k, weights)
+                order = rrf([[r for r, _ in dense], [r for r, _ in lexical]], p.rrf_k, weights)[:limit]
             else:
-                order = zscore_fusion([dense, lexical], weights)
-        out = []
-        for rid, s in order:
-            c = info[rid]
-            c.score = float(s)
-            out.append(c)
-        return out
+                order = zscore_fusion([dense, lexical], weights, limit)
+        d = {rid: (s, rank) for rank, (rid, s) in enumerate(dense, start=1)}
+        lx = {rid: (s, rank) for rank, (rid, s) in enumerate(lexical, start=1)}
+        return [_Cand(rid, float(s), d.get(rid), lx.get(rid)) for rid, s in order]
 
     def _hits(self, query: str, cands: list[_Cand], top_k: int, with_highlights: bool) -> list[Hit]:
-        # Fetch more than top_k: diversification and concurrent deletes can drop some.
-        pool = cands[: top_k * 4]
-        rows = self.store.chunks_by_rowid(c.rowid for c in pool)
+        rows = self.store.chunks_by_rowid(c.rowid for c in cands)
         hits: list[Hit] = []
-        for c in pool:
+        for c in cands:
             if c.rowid not in rows:
                 continue
             chunk, title, source = rows[c.rowid]

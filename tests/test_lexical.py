@@ -39,3 +39,14 @@ def test_zscore_fusion_hand_computed():
     # list 1 z-scores: a=+1, b=-1; list 2: b=+1, c=-1; missing items take the list's minimum (-1)
     assert fused == {"a": 0.0, "b": 0.0, "c": -1.0}
     assert zscore_fusion([[("x", 2.0)]])[0] == ("x", 0.0)
+
+
+def test_zscore_fusion_limit_keeps_the_best_and_breaks_ties_by_id():
+    from rag.fusion import zscore_fusion
+
+    lists = [[("b", 1.0), ("a", 1.0), ("c", 0.0)], [("c", 5.0), ("d", 5.0)]]
+    full = zscore_fusion(lists, [0.5, 0.5])
+    # The second list has no spread (all z = 0): a/b tie and c/d tie; ties go by id.
+    assert [i for i, _ in full] == ["a", "b", "c", "d"]
+    assert zscore_fusion(lists, [0.5, 0.5], limit=2) == full[:2]
+    assert zscore_fusion([[], []]) == []
