@@ -26,10 +26,11 @@ def _start_engine(app: FastAPI, settings: Settings) -> None:
     """Open the index, index the bundled corpus if it is empty, warm the model, then mark ready."""
     try:
         engine = Engine(settings)
-        if engine.stats()["documents"] == 0 and settings.corpus_dir.is_dir():
-            log.info("empty index: indexing the bundled corpus %s", settings.corpus_dir)
-            report = engine.sync([settings.corpus_dir], progress=False)
-            log.info("indexed: %s", json.dumps(report.to_dict()))
+        if settings.corpus_dir.is_dir():
+            report = engine.index_if_empty([settings.corpus_dir])
+            if report is not None:
+                log.info("empty index: indexed the bundled corpus %s: %s", settings.corpus_dir,
+                         json.dumps(report.to_dict()))
         engine.embed_queries(["warm up"])
         engine.enable_batching()
         app.state.engine = engine
@@ -112,3 +113,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return FileResponse(STATIC / "index.html")
 
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app with settings from ``RAG_*`` variables: what each `rag serve` worker process runs."""
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s",
+                        force=True)
+    return create_app(settings)

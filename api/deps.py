@@ -1,21 +1,33 @@
-"""Dependencies: the engine (503 until ready) and API-key checks."""
+"""Dependencies: the engine (waits briefly while its worker starts, then 503) and API-key checks.
+
+They are ``async`` so that FastAPI runs them on the event loop instead of handing each to a thread."""
 from __future__ import annotations
 
+import asyncio
 import hmac
+import time
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
 from rag import Engine, Settings
 
+# With several workers, one may answer /ready while another still loads its model (about a second):
+# a query that reaches the late one waits this long for it instead of failing.
+STARTUP_WAIT_S = 10.0
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> Engine:
-    engine = getattr(request.app.state, "engine", None)
-    if engine is None or not request.app.state.ready:
+async def get_engine(request: Request) -> Engine:
+    state = request.app.state
+    deadline = time.monotonic() + STARTUP_WAIT_S
+    while not state.ready and state.error is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    engine = getattr(state, "engine", None)
+    if engine is None or not state.ready:
         raise HTTPException(503, "index is still loading; retry when GET /ready answers 200")
     return engine
 
@@ -30,11 +42,11 @@ def _check_key(request: Request, settings: Settings) -> None:
                             headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_write(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
+async def require_write(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
     _check_key(request, settings)
 
 
-def require_read(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
+async def require_read(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
     if settings.protect_reads:
         _check_key(request, settings)
 

@@ -21,9 +21,13 @@ class MicroBatcher:
         threading.Thread(target=self._loop, name="embed-batcher", daemon=True).start()
 
     def __call__(self, texts: list[str]) -> np.ndarray:
+        return self.submit(texts).result()
+
+    def submit(self, texts: list[str]) -> Future:
+        """Queue ``texts`` without waiting; the future resolves to their vectors."""
         fut: Future = Future()
         self._queue.put((texts, fut))
-        return fut.result()
+        return fut
 
     def _loop(self) -> None:
         while True:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import os
 from pathlib import Path
 
 from .config import Settings
@@ -12,14 +12,18 @@ from .config import Settings
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
-
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "model": args.model,
-                                   "index_dir": Path(args.index_dir) if args.index_dir else None}.items() if v}
+                                   "workers": args.workers,
+                                   "index_dir": Path(args.index_dir).resolve() if args.index_dir else None}.items()
+                 if v is not None}
     settings = Settings(**overrides)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s",
-                        force=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    workers = settings.server_workers()
+    # Worker processes build their own Settings from the environment: hand the command line down.
+    os.environ.update({f"RAG_{k.upper()}": str(v) for k, v in overrides.items()})
+    if not settings.threads:
+        os.environ["RAG_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+    uvicorn.run("api.app:create_app_from_env", factory=True, host=settings.host, port=settings.port,
+                workers=workers, log_level="warning")
     return 0
 
 
@@ -40,6 +44,7 @@ def register(sub, common) -> None:
     sp = sub.add_parser("serve", help="run the HTTP service (indexes the bundled corpus on first start)")
     sp.add_argument("--host", help="bind address (default 127.0.0.1)")
     sp.add_argument("--port", type=int, help="port (default 8000)")
+    sp.add_argument("--workers", type=int, help="server processes sharing the index (default: one per core, at most 4)")
     common(sp, json_flag=False)
     sp.set_defaults(func=cmd_serve)
 

@@ -1,6 +1,7 @@
 """All settings in one place: environment variables prefixed ``RAG_``, overridable in code."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -47,4 +48,9 @@ class Settings(BaseSettings):
     max_upload_mb: float = 20.0
     max_query_chars: int = 2000
     log_level: str = "INFO"
-    threads: int = Field(default=0, description="Torch/FAISS threads; 0 = number of cores.")
+    threads: int = Field(default=0, ge=0, description="Model threads per process; 0 = cores ÷ server workers.")
+    workers: int = Field(default=0, ge=0, description="Server processes; 0 = one per core, at most 4.")
+
+    def server_workers(self) -> int:
+        """Worker processes for `rag serve`: each has its own interpreter lock, so they use every core."""
+        return self.workers or max(1, min(4, os.cpu_count() or 1))

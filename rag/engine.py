@@ -1,8 +1,8 @@
 """The facade: one object that indexes, searches and answers; the CLI and the API call only this."""
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from .embedding import Embedder, embed_key
 from .filters import matching_documents
 from .ingest import Prepared, doc_id_for, prepare, sha256_bytes
 from .loaders import Extracted, LoadError, load_bytes
+from .locking import IndexLock
 from .models import Chunk, Document, Hit, SyncReport
 from .retrieval import Mode, RetrievalParams, Retriever
 from .store import DocumentWrite, IndexSpec, Store
@@ -52,7 +53,8 @@ class NewDocument:
 
 
 class Engine:
-    """Index a collection and search it. Writes are serialized; reads may run concurrently."""
+    """Index a collection and search it. Writes are serialized, across processes too; reads may
+    run concurrently and see what other processes (server workers) wrote."""
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings or Settings()
@@ -61,13 +63,19 @@ class Engine:
         self.store = Store(s.index_dir, IndexSpec(s.model, s.chunk_tokens, s.chunk_overlap, s.embed_title))
         self.retriever = Retriever(self.store, self.embed_queries, RetrievalParams(
             candidates=s.candidates, fusion=s.fusion, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight))
-        self._write_lock = threading.Lock()
+        self._write_lock = IndexLock(self.store.dir / "write.lock")
         self._batcher: MicroBatcher | None = None
 
     # -- embedding
     def embed_queries(self, queries: list[str]) -> np.ndarray:
         """Query vectors; through the micro-batcher when the server enabled it."""
         return self._batcher(queries) if self._batcher else self.embedder.encode(queries)
+
+    async def _embed_queries_async(self, queries: list[str]) -> np.ndarray:
+        # Awaiting the batcher's future holds no thread: waiting queries cost nothing while the model runs.
+        if self._batcher:
+            return await asyncio.wrap_future(self._batcher.submit(queries))
+        return await asyncio.to_thread(self.embedder.encode, queries)
 
     def enable_batching(self, max_batch: int = 64, max_wait_ms: float = 0.0) -> None:
         """Let concurrent queries share model calls (the server turns this on)."""
@@ -81,44 +89,52 @@ class Engine:
     # -- writes
     def sync(self, paths: Iterable[Path | str], progress: bool = False) -> SyncReport:
         """Make the index match the files under ``paths``: add new, re-chunk changed, drop deleted."""
+        with self._write_lock:
+            return self._sync(paths, progress)
+
+    def index_if_empty(self, paths: Iterable[Path | str], progress: bool = False) -> SyncReport | None:
+        """Index ``paths`` if the index holds no document yet (one server worker does it, the others wait)."""
+        with self._write_lock:
+            return self._sync(paths, progress) if self.store.stats()["documents"] == 0 else None
+
+    def _sync(self, paths: Iterable[Path | str], progress: bool) -> SyncReport:
         found = scan([Path(p) for p in paths])
         report = SyncReport(skipped=found.skipped, errors=list(found.errors))
-        with self._write_lock:
-            existing = self.store.documents_by_path()
-            seen: set[str] = set()
-            prepared: list[Prepared] = []
-            limits = None
-            for f in found.files:
-                key = str(f.path)
-                seen.add(key)
-                try:
-                    data = f.path.read_bytes()
-                except OSError as e:
-                    report.errors.append({"file": key, "error": f"cannot read: {e.strerror or e}"})
-                    continue
-                sha = sha256_bytes(data)
-                old = existing.get(key)
-                if old and old[1] == sha and old[2] == f.metadata:
-                    report.unchanged += 1
-                    continue
-                try:
-                    extracted = load_bytes(data, f.path.name)
-                except LoadError as e:
-                    report.errors.append({"file": key, "error": str(e)})
-                    continue
-                limits = limits or self._limits()
-                doc_id = old[0] if old else self._free_doc_id(doc_id_for(f.relative), key)
-                prepared.append(prepare(doc_id, extracted, source=f.relative, sha256=sha, limits=limits,
-                                        embed_title=self.settings.embed_title,
-                                        title=f.metadata.get("title"), metadata=f.metadata, path=key))
-                if old:
-                    report.updated += 1
-                else:
-                    report.added += 1
-            removed = [doc_id for path, (doc_id, _, _) in existing.items()
-                       if path not in seen and found.covers(path)]
-            report.removed = len(removed)
-            report.chunks_embedded = self._write(prepared, removed, progress)
+        existing = self.store.documents_by_path()
+        seen: set[str] = set()
+        prepared: list[Prepared] = []
+        limits = None
+        for f in found.files:
+            key = str(f.path)
+            seen.add(key)
+            try:
+                data = f.path.read_bytes()
+            except OSError as e:
+                report.errors.append({"file": key, "error": f"cannot read: {e.strerror or e}"})
+                continue
+            sha = sha256_bytes(data)
+            old = existing.get(key)
+            if old and old[1] == sha and old[2] == f.metadata:
+                report.unchanged += 1
+                continue
+            try:
+                extracted = load_bytes(data, f.path.name)
+            except LoadError as e:
+                report.errors.append({"file": key, "error": str(e)})
+                continue
+            limits = limits or self._limits()
+            doc_id = old[0] if old else self._free_doc_id(doc_id_for(f.relative), key)
+            prepared.append(prepare(doc_id, extracted, source=f.relative, sha256=sha, limits=limits,
+                                    embed_title=self.settings.embed_title,
+                                    title=f.metadata.get("title"), metadata=f.metadata, path=key))
+            if old:
+                report.updated += 1
+            else:
+                report.added += 1
+        removed = [doc_id for path, (doc_id, _, _) in existing.items()
+                   if path not in seen and found.covers(path)]
+        report.removed = len(removed)
+        report.chunks_embedded = self._write(prepared, removed, progress)
         return report
 
     def _free_doc_id(self, wanted: str, path: str) -> str:
@@ -126,16 +142,26 @@ class Engine:
             return wanted
         return f"{wanted}-{sha256_bytes(path.encode())[:8]}"
 
+    def _new_doc_id(self, wanted: str, text: str, taken: set[str]) -> str:
+        """``wanted``, or a variant of it that neither the index nor this batch (``taken``) uses."""
+        candidates = [wanted, f"{wanted}-{sha256_bytes(text.encode())[:8]}"]
+        candidates += (f"{candidates[1]}-{n}" for n in range(2, 10_000))
+        return next(c for c in candidates if c not in taken and not self.store.has_document(c))
+
     def add_documents(self, docs: list[NewDocument], progress: bool = False) -> list[Document]:
-        """Add or replace documents given as text; returns them as stored."""
+        """Add documents given as text (one with a given ``doc_id`` replaces it); returns them as stored.
+        Raises ValueError if one call gives the same ``doc_id`` twice."""
+        given = [d.doc_id for d in docs if d.doc_id]
+        if len(given) != len(set(given)):
+            raise ValueError(f"doc_id given twice: {sorted({i for i in given if given.count(i) > 1})}")
         with self._write_lock:
             limits = self._limits()
             prepared = []
+            taken = set(given)
             for d in docs:
                 text = d.text.replace("\r\n", "\n")
-                doc_id = d.doc_id or doc_id_for(d.source or d.title or "document")
-                if d.doc_id is None and self.store.has_document(doc_id):
-                    doc_id = f"{doc_id}-{sha256_bytes(text.encode())[:8]}"
+                doc_id = d.doc_id or self._new_doc_id(doc_id_for(d.source or d.title or "document"), text, taken)
+                taken.add(doc_id)
                 prepared.append(prepare(doc_id, Extracted(text=text, title=d.title), source=d.source or doc_id,
                                         sha256=sha256_bytes(text.encode()), limits=limits,
                                         embed_title=self.settings.embed_title, title=d.title, metadata=d.metadata))
@@ -188,9 +214,20 @@ class Engine:
     def search(self, query: str, top_k: int = 5, mode: Mode = "hybrid",
                filters: dict[str, Any] | None = None, highlights: bool = True) -> SearchResult:
         """Ranked passages for ``query``; raises ValueError (FilterError) on bad input."""
+        return self._search(query, top_k, mode, filters, highlights, None, time.perf_counter())
+
+    async def asearch(self, query: str, top_k: int = 5, mode: Mode = "hybrid",
+                      filters: dict[str, Any] | None = None, highlights: bool = True) -> SearchResult:
+        """``search`` for an event loop: the query embedding is awaited, not waited for in a thread."""
         t0 = time.perf_counter()
+        vector = (await self._embed_queries_async([query]))[0] if mode != "lexical" else None
+        return self._search(query, top_k, mode, filters, highlights, vector, t0)
+
+    def _search(self, query: str, top_k: int, mode: Mode, filters: dict[str, Any] | None, highlights: bool,
+                vector: np.ndarray | None, t0: float) -> SearchResult:
+        self.store.refresh()
         allowed = matching_documents(filters, self.store.documents()) if filters else None
-        hits = self.retriever.search(query, top_k, mode, allowed, highlights)
+        hits = self.retriever.search(query, top_k, mode, allowed, highlights, vector)
         return SearchResult(query, hits, (time.perf_counter() - t0) * 1000, mode)
 
     def ask(self, question: str, top_k: int = 5, filters: dict[str, Any] | None = None) -> Answer:
@@ -205,6 +242,11 @@ class Engine:
         """Numbered passages for an LLM prompt, fitted within ``max_tokens`` cl100k tokens."""
         return pack_context(self.search(query, top_k=top_k, filters=filters).hits, max_tokens)
 
+    async def acontext(self, query: str, max_tokens: int = 1000, top_k: int = 8,
+                       filters: dict[str, Any] | None = None) -> ContextBlock:
+        """``context`` for an event loop."""
+        return pack_context((await self.asearch(query, top_k=top_k, filters=filters)).hits, max_tokens)
+
     def documents(self) -> list[dict[str, Any]]:
         return self.store.documents()
 
@@ -215,4 +257,5 @@ class Engine:
         return self.store.chunk(chunk_id)
 
     def stats(self) -> dict[str, Any]:
+        self.store.refresh()
         return self.store.stats()

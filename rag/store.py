@@ -76,6 +76,7 @@ class Store:
         self.spec = spec
         self.dir.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._reload_lock = threading.Lock()
         self._check_manifest()
         with self._conn() as c:
             c.executescript(_SCHEMA)
@@ -142,6 +143,27 @@ class Store:
         if rows:
             index.add(np.array([r[0] for r in rows]), np.vstack([np.frombuffer(r[1], dtype="float32") for r in rows]))
         return index.upgraded()
+
+    def refresh(self) -> None:
+        """Load the vectors of a generation another process committed (server workers share an index)."""
+        if int(self._meta("generation") or 0) == self.generation:
+            return
+        with self._reload_lock:
+            for _ in range(5):
+                generation = int(self._meta("generation") or 0)
+                if generation == self.generation:
+                    return
+                self.dim = int(self._meta("dim") or 0) or None
+                try:
+                    # A writer removes a generation's file only after committing the next one:
+                    # if it vanished in between, read the generation again.
+                    vectors = FaissIndex.load(self._vector_path(generation), self.dim) if self.dim else None
+                except RuntimeError:
+                    continue
+                self.generation, self.vectors = generation, vectors
+                return
+            self.generation = int(self._meta("generation") or 0)
+            self.vectors = self._load_vectors()
 
     # -- reads
     def stats(self) -> dict[str, Any]:
@@ -232,9 +254,10 @@ class Store:
         if not deletes and not writes:
             return
         conn = self._conn()
-        vectors = self.vectors.copy() if self.vectors is not None else None
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self.refresh()  # another process may have written since we last looked
+            vectors = self.vectors.copy() if self.vectors is not None else None
             removed = self._delete(conn, deletes + [w.document.doc_id for w in writes])
             self._store_vectors(conn, new_vectors)
             added_ids, added_keys = self._insert(conn, writes)

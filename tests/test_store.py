@@ -83,3 +83,30 @@ def test_ivf_search_with_allowed_ids():
     ivf.nprobe = 32
     _, ids = ivf.search(xb[:3], 5, allowed=np.array([7, 8, 9]))
     assert set(ids.ravel()) - {-1} <= {7, 8, 9}
+
+
+def test_another_engines_writes_are_seen_and_built_on(tmp_path, embedder):
+    """Two engines on one index stand for two server workers."""
+    a = engine_at(tmp_path, embedder)
+    b = engine_at(tmp_path, embedder)  # opened before a writes: its vectors go stale
+    a.add_documents([NewDocument(title="A", text="Alpha text about the Merida Initiative.")])
+    doc_b = b.add_documents([NewDocument(title="B", text="Beta text about NAFTA trade.")])[0]
+    for e in (a, b, engine_at(tmp_path, embedder)):
+        s = e.stats()
+        assert s["documents"] == 2 and s["vectors"] == s["chunks"] == 2
+        assert e.search("Merida Initiative", mode="dense").hits[0].title == "A"
+        assert e.search("NAFTA trade", mode="dense").hits[0].title == "B"
+    a.delete_document(doc_b.doc_id)
+    assert [h.title for h in b.search("NAFTA trade", mode="dense").hits] == ["A"]
+    assert [p.name for p in tmp_path.glob("vectors-*.faiss")] == [f"vectors-{a.stats()['generation']}.faiss"]
+
+
+def test_same_title_twice_in_one_call_gets_two_documents(tmp_path, embedder):
+    e = engine_at(tmp_path, embedder)
+    docs = e.add_documents([NewDocument(title="Note", text="Border talks in Monterrey."),
+                            NewDocument(title="Note", text="Border talks in Monterrey."),
+                            NewDocument(title="Note", text="Trade talks in Ottawa.")])
+    assert len({d.doc_id for d in docs}) == 3 and e.stats()["documents"] == 3
+    with pytest.raises(ValueError, match="given twice"):
+        e.add_documents([NewDocument(title="X", text="a", doc_id="x"), NewDocument(title="Y", text="b", doc_id="x")])
+    assert e.stats()["documents"] == 3

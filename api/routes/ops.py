@@ -1,6 +1,8 @@
 """Health, readiness, statistics and Prometheus metrics."""
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
@@ -11,7 +13,8 @@ router = APIRouter()
 
 @router.get("/health", summary="Liveness: answers while the index is still loading")
 def health(request: Request):
-    return {"status": "ok", "ready": request.app.state.ready, "error": request.app.state.error}
+    return {"status": "ok", "ready": request.app.state.ready, "error": request.app.state.error,
+            "worker_pid": os.getpid()}
 
 
 @router.get("/ready", summary="200 once queries can be served, else 503")
