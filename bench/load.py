@@ -37,6 +37,8 @@ def _ms(value: str) -> float:
 def run_wrk(base: str, clients: int, seconds: float, script: Path) -> tuple[int, int, float, float]:
     out = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "--timeout", "10s",
                           "-s", str(script), base], capture_output=True, text=True, check=True).stdout
+    if not re.search(r"99%\s+\S+", out):
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
     n = int(re.search(r"(\d+) requests in", out).group(1))
     errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
@@ -82,6 +84,8 @@ def main() -> None:
     use_wrk = shutil.which("wrk") is not None
     rows = []
     with Server(tmp / "index") as s:
+        if use_wrk:
+            run_wrk(s.base, 32, 3, script)  # warm-up: every worker has loaded its model and caches
         for c in args.clients:
             if use_wrk:
                 n, errors, p50, p99 = run_wrk(s.base, c, args.seconds, script)
