@@ -42,13 +42,13 @@ def free_port() -> int:
 class Server:
     """`rag serve` in its own process group; ``ready_s`` is process start to GET /ready = 200."""
 
-    def __init__(self, index_dir: Path, env: dict | None = None) -> None:
+    def __init__(self, index_dir: Path, env: dict | None = None, args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rag.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--index-dir", str(index_dir)], env={**os.environ, **(env or {})},
+             "--index-dir", str(index_dir), *args], env={**os.environ, **(env or {})},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         while True:
             if self.proc.poll() is not None:
@@ -107,3 +107,26 @@ QUERIES = [
     "Security and Prosperity Partnership", "Calderón deployment of the armed forces",
     "Why are US-Mexico defense relations strained?", "NAFTA and security", "Posse comitatus",
 ]
+
+
+def bench_queries(n: int = 500) -> list[str]:
+    """``n`` distinct queries: the hand-written ones, the unanswerable set, then the openings (6 to 12
+    words) of corpus sentences in a fixed shuffled order, so no cache can serve repeats."""
+    import random
+
+    out = list(QUERIES)
+    with open(ROOT / "bench" / "data" / "unanswerable.jsonl") as f:
+        out += [json.loads(line)["question"] for line in f if line.strip()]
+    sentences = []
+    for path in sorted((ROOT / "corpus").glob("*.txt")):
+        text = re.sub(r"\s+", " ", re.sub(r"[#*]+", " ", path.read_text(encoding="utf-8")))
+        sentences += [s.split() for s in re.split(r"(?<=[.?!])\s+", text) if len(s.split()) >= 8]
+    rng = random.Random(0)
+    rng.shuffle(sentences)
+    seen = set(out)
+    for i, words in enumerate(sentences):
+        q = " ".join(words[: 6 + i % 7]).strip(" ,;:")
+        if q not in seen and len(out) < n:
+            seen.add(q)
+            out.append(q)
+    return out[:n]

@@ -15,13 +15,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import QUERIES, ROOT, Server, percentile, write_section
+from common import ROOT, Server, bench_queries, percentile, write_section
 
 from rag import Engine, Settings
 
 LUA = """
 local bodies = {%s}
-local i = 0
+local counter = 0
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+function init(args)
+  i = id * 251  -- each wrk thread starts elsewhere in the list: no two send the same query together
+end
 request = function()
   i = i + 1
   return wrk.format("POST", "/search", {["Content-Type"] = "application/json"}, bodies[(i %% #bodies) + 1])
@@ -48,7 +55,7 @@ def run_wrk(base: str, clients: int, seconds: float, script: Path) -> tuple[int,
     return n, errors, p50, p99
 
 
-async def run_httpx(base: str, clients: int, seconds: float) -> tuple[int, int, float, float]:
+async def run_httpx(base: str, clients: int, seconds: float, queries: list[str]) -> tuple[int, int, float, float]:
     import httpx
 
     lat: list[float] = []
@@ -61,7 +68,7 @@ async def run_httpx(base: str, clients: int, seconds: float) -> tuple[int, int, 
             while time.perf_counter() < stop:
                 t0 = time.perf_counter()
                 try:
-                    r = await client.post("/search", json={"query": QUERIES[i % len(QUERIES)], "top_k": 5})
+                    r = await client.post("/search", json={"query": queries[i % len(queries)], "top_k": 5})
                     errors += r.status_code != 200
                 except httpx.HTTPError:
                     errors += 1
@@ -79,24 +86,34 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     Engine(Settings(index_dir=tmp / "index")).sync([ROOT / "corpus"])
     script = tmp / "post.lua"
-    bodies = ", ".join(json.dumps(json.dumps({"query": q, "top_k": 5})) for q in QUERIES)
+    queries = bench_queries(500)
+    bodies = ", ".join(json.dumps(json.dumps({"query": q, "top_k": 5})) for q in queries)
     script.write_text(LUA % bodies)
     use_wrk = shutil.which("wrk") is not None
-    rows = []
-    with Server(tmp / "index") as s:
+
+    def load(base: str, clients: int, seconds: float) -> tuple[int, int, float, float]:
         if use_wrk:
-            run_wrk(s.base, 32, 3, script)  # warm-up: every worker has loaded its model and caches
-        for c in args.clients:
-            if use_wrk:
-                n, errors, p50, p99 = run_wrk(s.base, c, args.seconds, script)
-            else:
-                n, errors, p50, p99 = asyncio.run(run_httpx(s.base, c, args.seconds))
-            rows.append(f"| {c} | {args.seconds:.0f} | {n} | {n / args.seconds:.0f} | {p50:.0f} | {p99:.0f} | {errors} |")
+            return run_wrk(base, clients, seconds, script)
+        return asyncio.run(run_httpx(base, clients, seconds, queries))
+
+    def row(label: str, clients: int, result: tuple[int, int, float, float]) -> str:
+        n, errors, p50, p99 = result
+        return f"| {label} | {clients} | {args.seconds:.0f} | {n} | {n / args.seconds:.0f} | {p50:.0f} | {p99:.0f} | {errors} |"
+
+    rows = []
+    workers = Settings().server_workers()
+    for label, extra in ((f"{workers} (default)", ()), ("1", ("--workers", "1"))):
+        with Server(tmp / "index", args=extra) as s:
+            load(s.base, 32, 3)  # warm-up: every worker has loaded its model and filled its caches
+            for c in (args.clients if not extra else [32]):
+                rows.append(row(label, c, load(s.base, c, args.seconds)))
     shutil.rmtree(tmp)
     tool = "wrk -t2 --latency (2 threads)" if use_wrk else "an asyncio httpx client"
-    md = (f"Hybrid `POST /search`, top_k 5, 14 rotating queries; load from {tool} on the same 2 cores as the "
-          "server.\n\n| clients | seconds | requests | req/s | p50 ms | p99 ms | errors |\n"
-          "| --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows))
+    md = (f"Hybrid `POST /search`, top_k 5, 500 distinct queries in rotation (bench/common.py), against `rag serve` "
+          f"with its default {workers} worker processes and, for comparison, with one; load from {tool} on the same "
+          "cores as the server, after a 3 s warm-up.\n\n"
+          "| workers | clients | seconds | requests | req/s | p50 ms | p99 ms | errors |\n"
+          "| --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows))
     write_section("Throughput under load", md, f"python bench/load.py --seconds {args.seconds:.0f}")
 
 
