@@ -101,6 +101,7 @@ class Engine:
         found = scan([Path(p) for p in paths])
         report = SyncReport(skipped=found.skipped, errors=list(found.errors))
         existing = self.store.documents_by_path()
+        taken: set[str] = set()  # ids given to new files in this run (a.txt and a.md both want "a")
         seen: set[str] = set()
         prepared: list[Prepared] = []
         limits = None
@@ -123,7 +124,8 @@ class Engine:
                 report.errors.append({"file": key, "error": str(e)})
                 continue
             limits = limits or self._limits()
-            doc_id = old[0] if old else self._free_doc_id(doc_id_for(f.relative), key)
+            doc_id = old[0] if old else self._new_doc_id(doc_id_for(f.relative), key, taken)
+            taken.add(doc_id)
             prepared.append(prepare(doc_id, extracted, source=f.relative, sha256=sha, limits=limits,
                                     embed_title=self.settings.embed_title,
                                     title=f.metadata.get("title"), metadata=f.metadata, path=key))
@@ -137,14 +139,10 @@ class Engine:
         report.chunks_embedded = self._write(prepared, removed, progress)
         return report
 
-    def _free_doc_id(self, wanted: str, path: str) -> str:
-        if not self.store.has_document(wanted):
-            return wanted
-        return f"{wanted}-{sha256_bytes(path.encode())[:8]}"
-
-    def _new_doc_id(self, wanted: str, text: str, taken: set[str]) -> str:
-        """``wanted``, or a variant of it that neither the index nor this batch (``taken``) uses."""
-        candidates = [wanted, f"{wanted}-{sha256_bytes(text.encode())[:8]}"]
+    def _new_doc_id(self, wanted: str, seed: str, taken: set[str] = frozenset()) -> str:
+        """``wanted``, or a variant of it (suffixed by a hash of ``seed``: the path or the text) that
+        neither the index nor this batch (``taken``) uses."""
+        candidates = [wanted, f"{wanted}-{sha256_bytes(seed.encode())[:8]}"]
         candidates += (f"{candidates[1]}-{n}" for n in range(2, 10_000))
         return next(c for c in candidates if c not in taken and not self.store.has_document(c))
 
@@ -172,7 +170,7 @@ class Engine:
         """Store an uploaded file under ``dest_dir`` and index it; raises LoadError if unreadable."""
         extracted = load_bytes(data, filename)  # parse before writing anything
         with self._write_lock:
-            doc_id = self._free_doc_id(doc_id_for(filename), filename)
+            doc_id = self._new_doc_id(doc_id_for(filename), filename)
             dest_dir.mkdir(parents=True, exist_ok=True)
             dest = dest_dir / f"{doc_id}{Path(filename).suffix.lower()}"
             prepared = prepare(doc_id, extracted, source=f"uploads/{dest.name}", sha256=sha256_bytes(data),
