@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     max_upload_mb: float = 20.0
     max_query_chars: int = 2000
     log_level: str = "INFO"
-    threads: int = Field(default=0, ge=0, description="Model threads per process; 0 = cores ÷ server workers.")
+    threads: int = Field(default=0, ge=0, description="Model threads per process; 0 = all cores (`rag serve`: cores ÷ workers).")
     workers: int = Field(default=0, ge=0, description="Server processes; 0 = one per core, at most 4.")
 
     def server_workers(self) -> int:

@@ -71,11 +71,11 @@ class Engine:
         """Query vectors; through the micro-batcher when the server enabled it."""
         return self._batcher(queries) if self._batcher else self.embedder.encode(queries)
 
-    async def _embed_queries_async(self, queries: list[str]) -> np.ndarray:
-        # Awaiting the batcher's future holds no thread: waiting queries cost nothing while the model runs.
+    def _start_embedding(self, queries: list[str]) -> asyncio.Future:
+        """Start embedding ``queries`` at once (awaiting holds no thread); resolves to their vectors."""
         if self._batcher:
-            return await asyncio.wrap_future(self._batcher.submit(queries))
-        return await asyncio.to_thread(self.embedder.encode, queries)
+            return asyncio.wrap_future(self._batcher.submit(queries))
+        return asyncio.get_running_loop().run_in_executor(None, self.embedder.encode, queries)
 
     def enable_batching(self, max_batch: int = 64, max_wait_ms: float = 0.0) -> None:
         """Let concurrent queries share model calls (the server turns this on)."""
@@ -212,21 +212,31 @@ class Engine:
     def search(self, query: str, top_k: int = 5, mode: Mode = "hybrid",
                filters: dict[str, Any] | None = None, highlights: bool = True) -> SearchResult:
         """Ranked passages for ``query``; raises ValueError (FilterError) on bad input."""
-        return self._search(query, top_k, mode, filters, highlights, None, time.perf_counter())
+        t0 = time.perf_counter()
+        allowed = self._allowed(filters)
+        hits = self.retriever.search(query, top_k, mode, allowed, highlights)
+        return SearchResult(query, hits, (time.perf_counter() - t0) * 1000, mode)
 
     async def asearch(self, query: str, top_k: int = 5, mode: Mode = "hybrid",
                       filters: dict[str, Any] | None = None, highlights: bool = True) -> SearchResult:
-        """``search`` for an event loop: the query embedding is awaited, not waited for in a thread."""
+        """``search`` for an event loop: the BM25 search runs while the model embeds the query."""
         t0 = time.perf_counter()
-        vector = (await self._embed_queries_async([query]))[0] if mode != "lexical" else None
-        return self._search(query, top_k, mode, filters, highlights, vector, t0)
-
-    def _search(self, query: str, top_k: int, mode: Mode, filters: dict[str, Any] | None, highlights: bool,
-                vector: np.ndarray | None, t0: float) -> SearchResult:
-        self.store.refresh()
-        allowed = matching_documents(filters, self.store.documents()) if filters else None
-        hits = self.retriever.search(query, top_k, mode, allowed, highlights, vector)
+        pending = self._start_embedding([query]) if mode in ("dense", "hybrid") else None
+        try:
+            allowed = self._allowed(filters)
+            lexical = self.retriever.lexical_candidates(query, top_k, allowed) if mode != "dense" else None
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+        vector = (await pending)[0] if pending is not None else None
+        hits = self.retriever.search(query, top_k, mode, allowed, highlights, vector, lexical)
         return SearchResult(query, hits, (time.perf_counter() - t0) * 1000, mode)
+
+    def _allowed(self, filters: dict[str, Any] | None) -> set[str] | None:
+        """Catch up with other processes' writes, then the doc ids the filters admit (None: all)."""
+        self.store.refresh()
+        return matching_documents(filters, self.store.documents()) if filters else None
 
     def ask(self, question: str, top_k: int = 5, filters: dict[str, Any] | None = None) -> Answer:
         """An extractive answer with [n] citations, or grounded=False when the sources lack one."""

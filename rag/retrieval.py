@@ -48,31 +48,46 @@ class Retriever:
 
     def search(self, query: str, top_k: int = 5, mode: Mode = "hybrid",
                allowed_docs: set[str] | None = None, with_highlights: bool = True,
-               vector: np.ndarray | None = None) -> list[Hit]:
-        """Top-k hits for one query; ``vector`` is its embedding if already computed."""
+               vector: np.ndarray | None = None, lexical: list[tuple[int, float]] | None = None) -> list[Hit]:
+        """Top-k hits for one query; ``vector`` (its embedding) and ``lexical`` (from
+        ``lexical_candidates``) may be computed beforehand."""
         vectors = None if vector is None else np.asarray(vector, dtype="float32").reshape(1, -1)
-        return self.search_many([query], top_k, mode, allowed_docs, with_highlights, vectors)[0]
+        return self.search_many([query], top_k, mode, allowed_docs, with_highlights, vectors,
+                                None if lexical is None else [lexical])[0]
+
+    def lexical_candidates(self, query: str, top_k: int = 5,
+                           allowed_docs: set[str] | None = None) -> list[tuple[int, float]]:
+        """The BM25 (rowid, score) list that ``search`` would fuse for this query."""
+        allowed = None if allowed_docs is None else self.store.chunk_rowids(sorted(allowed_docs))
+        return self._lexical(query, self._depth(top_k), allowed)
 
     def search_many(self, queries: list[str], top_k: int = 5, mode: Mode = "hybrid",
                     allowed_docs: set[str] | None = None, with_highlights: bool = True,
-                    vectors: np.ndarray | None = None) -> list[list[Hit]]:
+                    vectors: np.ndarray | None = None,
+                    lexical_lists: list[list[tuple[int, float]]] | None = None) -> list[list[Hit]]:
         """Top-k hits for each query; query embeddings are computed in one batch unless given."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         allowed = None if allowed_docs is None else self.store.chunk_rowids(sorted(allowed_docs))
         if (allowed is not None and len(allowed) == 0) or self.store.vectors is None:
             return [[] for _ in queries]
-        depth = max(self.params.candidates, top_k * 3)
+        depth = self._depth(top_k)
         dense_lists: list[list[tuple[int, float]]] = [[] for _ in queries]
         if mode != "lexical":
             dense_lists = self._dense(self.embed(queries) if vectors is None else vectors, depth, allowed)
         results = []
-        for q, dense in zip(queries, dense_lists):
-            lexical = self._lexical(q, depth, allowed) if mode != "dense" else []
+        for i, (q, dense) in enumerate(zip(queries, dense_lists)):
+            if mode == "dense":
+                lexical = []
+            else:
+                lexical = lexical_lists[i] if lexical_lists is not None else self._lexical(q, depth, allowed)
             # More than top_k: merging neighbours and concurrent deletes can drop some.
             cands = self._combine(dense, lexical, mode, top_k * 4)
             results.append(self._hits(q, cands, top_k, with_highlights))
         return results
+
+    def _depth(self, top_k: int) -> int:
+        return max(self.params.candidates, top_k * 3)
 
     def _dense(self, qvecs: np.ndarray, depth: int, allowed: np.ndarray | None) -> list[list[tuple[int, float]]]:
         vectors = self.store.vectors

@@ -54,3 +54,13 @@ def test_async_searches_share_model_calls_and_match_sync(seed_index, embedder):
     before = engine._batcher.batches
     asyncio.run(engine.asearch("Merida", mode="lexical"))
     assert engine._batcher.batches == before  # lexical search needs no embedding
+
+
+def test_async_search_matches_sync_with_filters_in_every_mode(seed_index):
+    seed, _ = seed_index  # no batcher: the embedding runs in the default executor
+    filters = {"year": {"gte": 2009}}
+    for mode in ("dense", "lexical", "hybrid"):
+        got = asyncio.run(seed.asearch("Merida Initiative funding", 5, mode, filters)).hits
+        want = seed.search("Merida Initiative funding", 5, mode, filters).hits
+        assert got and [h.chunk.chunk_id for h in got] == [h.chunk.chunk_id for h in want]
+    assert asyncio.run(seed.asearch("Merida", 5, "hybrid", {"year": {"gte": 2100}})).hits == []
