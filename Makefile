@@ -38,6 +38,7 @@ bench: install bench-txtai-env
 	cd bench && ../$(BIN)/python ingest.py
 	cd bench && ../$(BIN)/python latency.py
 	cd bench && ../$(BIN)/python load.py
+	cd bench && ../$(BIN)/python query_cost.py
 	cd bench && ../$(BIN)/python scale.py
 	cd bench && ../$(BIN)/python vs_txtai.py --txtai-python /tmp/txtai-venv/bin/python
 	cd bench && ../$(BIN)/python onnx_int8.py --fp32-ndcg 0.6781

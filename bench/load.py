@@ -37,8 +37,10 @@ end
 
 
 def _ms(value: str) -> float:
-    m = re.match(r"([\d.]+)(us|ms|s)", value)
-    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if m is None:
+        raise RuntimeError(f"unexpected wrk latency {value!r}")
+    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[m.group(2)]
 
 
 def run_wrk(base: str, clients: int, seconds: float, script: Path) -> tuple[int, int, float, float]:
@@ -115,8 +117,8 @@ def main() -> None:
     tool = "wrk -t2 --latency (2 threads)" if use_wrk else "an asyncio httpx client"
     md = (f"Hybrid `POST /search`, top_k 5, against `rag serve` with its default {workers} worker processes and, for "
           f"comparison, with one; load from {tool} on the same cores as the server, after a 3 s warm-up. Queries "
-          "rotate through a set: *500 distinct* (bench/common.py; questions and sentence openings, 12.9 word pieces "
-          "on average) or *14 short* (the hand-written ones, 7.9 word pieces). The query embedding is most of the "
+          "rotate through a set: *500 distinct* (bench/common.py: questions and sentence openings) or *14 short* (the "
+          "hand-written ones); their lengths and costs are in the section \"Query cost by query set\". The query embedding is most of the "
           "work, and its cost grows with length.\n\n"
           "| workers | queries | clients | seconds | requests | req/s | p50 ms | p99 ms | errors |\n"
           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows))
