@@ -74,8 +74,7 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     settings = Settings()
-    embedder = Embedder(settings.model, settings.device, settings.batch_size, settings.backend, settings.model_cache,
-                        settings.threads)
+    embedder = Embedder.from_settings(settings)
     embedder.encode(["warm up"])  # model load is not ingestion
     st_model = SentenceTransformer(resolve_model_path(settings.model), device="cpu")
     st_model.encode(["warm up"])

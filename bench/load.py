@@ -87,9 +87,9 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     Engine(Settings(index_dir=tmp / "index")).sync([ROOT / "corpus"])
-    queries = bench_queries(500)
+    query_sets = {"500 distinct": bench_queries(500), "14 short": QUERIES}
     scripts = {}
-    for name, qs in (("500 distinct", queries), ("14 short", QUERIES)):
+    for name, qs in query_sets.items():
         scripts[name] = tmp / f"{len(qs)}.lua"
         scripts[name].write_text(LUA % ", ".join(json.dumps(json.dumps({"query": q, "top_k": 5})) for q in qs))
     use_wrk = shutil.which("wrk") is not None
@@ -97,7 +97,7 @@ def main() -> None:
     def load(base: str, clients: int, seconds: float, name: str = "500 distinct") -> tuple[int, int, float, float]:
         if use_wrk:
             return run_wrk(base, clients, seconds, scripts[name])
-        return asyncio.run(run_httpx(base, clients, seconds, queries if name == "500 distinct" else QUERIES))
+        return asyncio.run(run_httpx(base, clients, seconds, query_sets[name]))
 
     def row(label: str, name: str, clients: int, result: tuple[int, int, float, float]) -> str:
         n, errors, p50, p99 = result

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import BUNDLED_MODEL
+from .config import BUNDLED_MODEL, Settings
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,12 @@ class Embedder:
         self.threads = threads
         self._impl = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "Embedder":
+        """The embedder ``settings`` describe (model, device, batch size, runtime, cache, threads)."""
+        return cls(settings.model, settings.device, settings.batch_size, settings.backend, settings.model_cache,
+                   settings.threads)
 
     @property
     def impl(self):

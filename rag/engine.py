@@ -59,7 +59,7 @@ class Engine:
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings or Settings()
         s = self.settings
-        self.embedder = embedder or Embedder(s.model, s.device, s.batch_size, s.backend, s.model_cache, s.threads)
+        self.embedder = embedder or Embedder.from_settings(s)
         self.store = Store(s.index_dir, IndexSpec(s.model, s.chunk_tokens, s.chunk_overlap, s.embed_title))
         self.retriever = Retriever(self.store, self.embed_queries, RetrievalParams(
             candidates=s.candidates, fusion=s.fusion, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight))

@@ -58,7 +58,7 @@ class Retriever:
     def lexical_candidates(self, query: str, top_k: int = 5,
                            allowed_docs: set[str] | None = None) -> list[tuple[int, float]]:
         """The BM25 (rowid, score) list that ``search`` would fuse for this query."""
-        allowed = None if allowed_docs is None else self.store.chunk_rowids(sorted(allowed_docs))
+        allowed = self._allowed_rowids(allowed_docs)
         return self._lexical(query, self._depth(top_k), allowed)
 
     def search_many(self, queries: list[str], top_k: int = 5, mode: Mode = "hybrid",
@@ -68,7 +68,7 @@ class Retriever:
         """Top-k hits for each query; query embeddings are computed in one batch unless given."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-        allowed = None if allowed_docs is None else self.store.chunk_rowids(sorted(allowed_docs))
+        allowed = self._allowed_rowids(allowed_docs)
         if (allowed is not None and len(allowed) == 0) or self.store.vectors is None:
             return [[] for _ in queries]
         depth = self._depth(top_k)
@@ -85,6 +85,9 @@ class Retriever:
             cands = self._combine(dense, lexical, mode, top_k * 4)
             results.append(self._hits(q, cands, top_k, with_highlights))
         return results
+
+    def _allowed_rowids(self, allowed_docs: set[str] | None) -> np.ndarray | None:
+        return None if allowed_docs is None else self.store.chunk_rowids(sorted(allowed_docs))
 
     def _depth(self, top_k: int) -> int:
         return max(self.params.candidates, top_k * 3)
