@@ -1,6 +1,7 @@
 """The FastAPI app factory: loads (and on first start builds) the index in the background."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -8,13 +9,18 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 
-from rag import Engine, Settings
+from rag import Engine, Settings, __version__
+from rag.errors import BadInputError, ConflictError, NotFoundError, RagError, TimedOutError, UnavailableError
 
+from .auth import FailureLimiter
+from .deps import require_read
+from .guard import ABANDONED, RequestGuard
 from .metrics import Metrics
 from .routes import documents, ops, search
 
@@ -31,6 +37,7 @@ def _start_engine(app: FastAPI, settings: Settings) -> None:
             if report is not None:
                 log.info("empty index: indexed the bundled corpus %s: %s", settings.corpus_dir,
                          json.dumps(report.to_dict()))
+        engine.clean_up()
         engine.embed_queries(["warm up"])
         engine.enable_batching()
         app.state.engine = engine
@@ -62,6 +69,9 @@ class ObserveMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except asyncio.CancelledError:
+            status = ABANDONED
+            raise
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             seconds = time.perf_counter() - t0
@@ -71,33 +81,64 @@ class ObserveMiddleware:
                                      "status": status, "ms": round(seconds * 1000, 2)}))
 
 
+_STATUS = ((TimedOutError, 504), (UnavailableError, 503), (NotFoundError, 404), (ConflictError, 409),
+           (BadInputError, 400))
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
-    """Build the app; with ``engine`` given it is ready at once (tests), else it loads in a thread."""
+    """Build the app; with ``engine`` given it is ready at once (tests), else it loads in a thread.
+    Raises ValueError for settings the service must not start with."""
     settings = settings or (engine.settings if engine else Settings())
+    problem = settings.service_problem()
+    if problem:
+        raise ValueError(problem)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        app.state.metrics.worker_starts.inc()
         if engine is None:
             threading.Thread(target=_start_engine, args=(app, settings), daemon=True).start()
         yield
 
-    app = FastAPI(title="grounded-rag", version="0.1.0", lifespan=lifespan,
+    # /docs and /openapi.json are routes of our own below, so they follow RAG_PROTECT_READS.
+    app = FastAPI(title="grounded-rag", version=__version__, lifespan=lifespan, docs_url=None, openapi_url=None,
                   description="Ranked passages with exact provenance, cited extractive answers, LLM context.")
     app.state.settings = settings
     app.state.engine = engine
     app.state.ready = engine is not None
     app.state.error = None
-    app.state.metrics = Metrics()
+    app.state.metrics = metrics = Metrics()
+    app.state.auth_limiter = FailureLimiter(settings.auth_max_failures)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["*"])
-
-    app.add_middleware(ObserveMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestGuard, limit_for=_body_limit(settings),
+                       on_abandoned=lambda scope: metrics.abandoned.inc())
+    app.add_middleware(ObserveMiddleware, metrics=metrics)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
+        metrics.rejected.labels("invalid").inc()
         errors = [{"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(RagError)
+    async def rag_error(request: Request, exc: RagError):
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+        headers = {}
+        if isinstance(exc, TimedOutError):
+            metrics.timeouts.inc()
+        elif isinstance(exc, UnavailableError):
+            metrics.rejected.labels("overloaded").inc()
+        if isinstance(exc, UnavailableError):
+            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        if exc.status_code in (401, 429):
+            metrics.rejected.labels("auth").inc()
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
@@ -108,11 +149,31 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(search.router)
     app.include_router(documents.router)
 
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_read)])
+    async def openapi():
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_read)])
+    async def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="grounded-rag API")
+
     @app.get("/", include_in_schema=False)
-    def home():
+    async def home():
         return FileResponse(STATIC / "index.html")
 
     return app
+
+
+def _body_limit(settings: Settings):
+    """Largest body per request: uploads get the upload limit (plus multipart framing), the rest
+    the JSON limit."""
+    upload = int(settings.max_upload_mb * 1024 * 1024) + 64 * 1024
+    other = settings.max_request_kb * 1024
+
+    def limit_for(scope) -> int:
+        return upload if scope["method"] == "POST" and scope["path"].rstrip("/") == "/documents" else other
+
+    return limit_for
 
 
 def create_app_from_env() -> FastAPI:

@@ -4,17 +4,22 @@ They are ``async`` so that FastAPI runs them on the event loop instead of handin
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from rag import Engine, Settings
+
+from .auth import check_key
 
 # With several workers, one may answer /ready while another still loads its model (about a second):
 # a query that reaches the late one waits this long for it instead of failing.
 STARTUP_WAIT_S = 10.0
+
+bearer = HTTPBearer(auto_error=False, description="The service's API key (RAG_API_KEY).")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def get_settings(request: Request) -> Settings:
@@ -28,27 +33,25 @@ async def get_engine(request: Request) -> Engine:
         await asyncio.sleep(0.05)
     engine = getattr(state, "engine", None)
     if engine is None or not state.ready:
-        raise HTTPException(503, "index is still loading; retry when GET /ready answers 200")
+        raise HTTPException(503, "index is still loading; retry when GET /ready answers 200",
+                            headers={"Retry-After": "2"})
     return engine
 
 
-def _check_key(request: Request, settings: Settings) -> None:
-    if not settings.api_key:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.api_key.encode()):
-        raise HTTPException(401, "missing or wrong API key (Authorization: Bearer <key>)",
-                            headers={"WWW-Authenticate": "Bearer"})
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
-async def require_write(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
-    _check_key(request, settings)
+async def require_write(request: Request, credentials: Credentials) -> None:
+    settings: Settings = request.app.state.settings
+    if settings.api_key:
+        check_key(credentials, settings.api_key, _client(request), request.app.state.auth_limiter)
 
 
-async def require_read(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
-    if settings.protect_reads:
-        _check_key(request, settings)
+async def require_read(request: Request, credentials: Credentials) -> None:
+    settings: Settings = request.app.state.settings
+    if settings.protect_reads and settings.api_key:
+        check_key(credentials, settings.api_key, _client(request), request.app.state.auth_limiter)
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -1,40 +1,58 @@
-"""Request counts and latency histograms per route, in Prometheus text format."""
+"""Prometheus metrics through prometheus-client. With several `rag serve` workers,
+PROMETHEUS_MULTIPROC_DIR (set by `rag serve`) makes one scrape of any worker see all of them."""
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+disable_created_metrics()  # *_created samples only double the scrape
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 class Metrics:
+    """Request counts and latency per route, and counters for what the service refused or cut."""
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts: dict[tuple[str, str, int], int] = defaultdict(int)
-        self.hist: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * (len(BUCKETS) + 1))
-        self.sums: dict[tuple[str, str], float] = defaultdict(float)
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("rag_requests", "HTTP requests by route and status.",
+                                ["method", "route", "status"], registry=r)
+        self.latency = Histogram("rag_request_seconds", "Request latency.", ["method", "route"],
+                                 buckets=BUCKETS, registry=r)
+        self.rejected = Counter("rag_rejected_requests", "Requests refused before any work, by reason.",
+                                ["reason"], registry=r)
+        self.timeouts = Counter("rag_timeouts", "Requests cut because the model did not answer in time.",
+                                registry=r)
+        self.abandoned = Counter("rag_abandoned_requests", "Requests cancelled because the client left.",
+                                 registry=r)
+        self.worker_starts = Counter("rag_worker_starts", "Server worker processes started (restarts included).",
+                                     registry=r)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        with self._lock:
-            self.counts[(method, route, status)] += 1
-            h = self.hist[(method, route)]
-            h[next((i for i, b in enumerate(BUCKETS) if seconds <= b), len(BUCKETS))] += 1
-            self.sums[(method, route)] += seconds
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
 
-    def render(self, gauges: dict[str, float]) -> str:
-        lines = ["# HELP rag_requests_total HTTP requests by route and status.", "# TYPE rag_requests_total counter"]
-        with self._lock:
-            for (m, r, s), n in sorted(self.counts.items()):
-                lines.append(f'rag_requests_total{{method="{m}",route="{r}",status="{s}"}} {n}')
-            lines += ["# HELP rag_request_seconds Request latency.", "# TYPE rag_request_seconds histogram"]
-            for (m, r), h in sorted(self.hist.items()):
-                acc = 0
-                for b, n in zip(BUCKETS + (float("inf"),), h):
-                    acc += n
-                    le = "+Inf" if b == float("inf") else f"{b}"
-                    lines.append(f'rag_request_seconds_bucket{{method="{m}",route="{r}",le="{le}"}} {acc}')
-                lines.append(f'rag_request_seconds_sum{{method="{m}",route="{r}"}} {self.sums[(m, r)]:.6f}')
-                lines.append(f'rag_request_seconds_count{{method="{m}",route="{r}"}} {acc}')
-        for name, value in gauges.items():
-            lines += [f"# TYPE rag_{name} gauge", f"rag_{name} {value}"]
-        return "\n".join(lines) + "\n"
+    def render(self, gauges: dict[str, float], workers: int) -> bytes:
+        """Prometheus text: every worker's counters (multiprocess mode) plus this worker's gauges."""
+        if multiprocess_dir():
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        else:
+            registry = self.registry
+        text = generate_latest(registry).decode()
+        starts = _sample(registry, "rag_worker_starts_total")
+        gauges = {**gauges, "worker_restarts": max(0, int(starts) - workers)}
+        text += "".join(f"# TYPE rag_{name} gauge\nrag_{name} {value}\n" for name, value in gauges.items())
+        return text.encode()
+
+
+def _sample(registry: CollectorRegistry, name: str) -> float:
+    return sum(s.value for m in registry.collect() for s in m.samples if s.name == name)

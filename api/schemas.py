@@ -1,45 +1,61 @@
 """Request and response models of the HTTP API."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rag.filters import MAX_FIELDS, MAX_STRING, MAX_VALUES
 
 MAX_QUERY_CHARS = 2000
+# The schema says what the validator enforces, so generated clients (and schemathesis) agree with it.
+Query = Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S",
+                             description="Natural-language question or keywords (not blank).")]
+FilterScalar = Annotated[str, Field(max_length=MAX_STRING)] | float | bool
 
 
-def _clean_query(v: str) -> str:
-    if not v or not v.strip():
-        raise ValueError("must not be empty or whitespace")
-    if len(v) > MAX_QUERY_CHARS:
-        raise ValueError(f"must be at most {MAX_QUERY_CHARS} characters")
-    return v
+class FilterOps(BaseModel):
+    """A range (``gte``, ``gt``, ``lte``, ``lt``) and/or a case-insensitive substring (``contains``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    gte: float | None = None
+    gt: float | None = None
+    lte: float | None = None
+    lt: float | None = None
+    contains: str | None = Field(None, min_length=1, max_length=MAX_STRING)
 
 
-class SearchRequest(BaseModel):
-    query: str = Field(description="Natural-language question or keywords.")
+FilterValue = FilterScalar | Annotated[list[FilterScalar], Field(max_length=MAX_VALUES)] | FilterOps
+Filters = Annotated[dict[str, FilterValue], Field(
+    max_length=MAX_FIELDS, description='Field -> value (equality), list (any of), or operators; '
+    'e.g. {"year": {"gte": 2009}, "doc_id": ["a", "b"], "title": {"contains": "security"}}')]
+
+
+class _Filtered(BaseModel):
+    filters: Filters | None = None
+
+    def filter_dict(self) -> dict[str, Any] | None:
+        """The filters as plain JSON values, for the engine's own validation."""
+        if not self.filters:
+            return None
+        return {k: v.model_dump(exclude_none=True) if isinstance(v, FilterOps) else v for k, v in self.filters.items()}
+
+
+class SearchRequest(_Filtered):
+    query: Query
     top_k: int = Field(5, ge=1, le=100)
     mode: Literal["dense", "lexical", "hybrid"] = "hybrid"
-    filters: dict[str, Any] | None = Field(None, description='e.g. {"year": {"gte": 2009}, "doc_id": ["a"]}')
-
-    _q = field_validator("query")(_clean_query)
 
 
-class AskRequest(BaseModel):
-    question: str
+class AskRequest(_Filtered):
+    question: Query
     top_k: int = Field(5, ge=1, le=20)
-    filters: dict[str, Any] | None = None
-
-    _q = field_validator("question")(_clean_query)
 
 
-class ContextRequest(BaseModel):
-    query: str
+class ContextRequest(_Filtered):
+    query: Query
     max_tokens: int = Field(1000, ge=16, le=100_000)
     top_k: int = Field(8, ge=1, le=100)
-    filters: dict[str, Any] | None = None
-
-    _q = field_validator("query")(_clean_query)
 
 
 class DocumentIn(BaseModel):

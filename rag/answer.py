@@ -7,6 +7,8 @@ from typing import Any
 import re
 import unicodedata
 
+import numpy as np
+
 from .highlight import stem
 from .lexical import STOPWORDS
 
@@ -44,7 +46,8 @@ class _Sentence:
     text: str
 
 
-def _candidates(hits: list[Hit]) -> list[_Sentence]:
+def candidate_sentences(hits: list[Hit]) -> list[_Sentence]:
+    """Sentences of the passages long enough to quote (section headings excluded)."""
     out = []
     for i, h in enumerate(hits):
         for s, e in sentence_spans(h.chunk.text):
@@ -83,14 +86,19 @@ def coverage(question: str, hits: list[Hit]) -> float:
     return sum(stem(t) in text for t in terms) / len(terms)
 
 
-def best_sentences(question: str, hits: list[Hit], embed) -> list[tuple[float, _Sentence]]:
-    """Candidate sentences of the passages scored by cosine similarity to the question, best first."""
-    sents = _candidates(hits)
-    if not sents:
+def rank_sentences(sents: list[_Sentence], vecs: np.ndarray | None) -> list[tuple[float, _Sentence]]:
+    """Sentences scored by cosine similarity to the question, best first; ``vecs`` holds the
+    question's unit vector, then one per sentence."""
+    if not sents or vecs is None:
         return []
-    vecs = embed([question] + [s.text for s in sents])
     scores = vecs[1:] @ vecs[0]
     return sorted(zip((float(x) for x in scores), sents), key=lambda t: -t[0])
+
+
+def best_sentences(question: str, hits: list[Hit], embed) -> list[tuple[float, _Sentence]]:
+    """Candidate sentences of the passages scored by cosine similarity to the question, best first."""
+    sents = candidate_sentences(hits)
+    return rank_sentences(sents, embed([question] + [s.text for s in sents]) if sents else None)
 
 
 def compose(question: str, hits: list[Hit], ranked: list[tuple[float, _Sentence]], threshold: float,

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
+import tempfile
 from pathlib import Path
 
 from .config import Settings
@@ -17,13 +19,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                    "index_dir": Path(args.index_dir).resolve() if args.index_dir else None}.items()
                  if v is not None}
     settings = Settings(**overrides)
+    problem = settings.service_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     workers = settings.server_workers()
     # Worker processes build their own Settings from the environment: hand the command line down.
     os.environ.update({f"RAG_{k.upper()}": str(v) for k, v in overrides.items()})
+    os.environ["RAG_WORKERS"] = str(workers)
     if not settings.threads:
         os.environ["RAG_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-    uvicorn.run("api.app:create_app_from_env", factory=True, host=settings.host, port=settings.port,
-                workers=workers, log_level="warning")
+    with tempfile.TemporaryDirectory(prefix="rag-metrics-") as metrics_dir:
+        # Set before any worker imports prometheus_client: every worker then writes its counters here.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run("api.app:create_app_from_env", factory=True, host=settings.host, port=settings.port,
+                    workers=workers, log_level="warning", limit_concurrency=settings.max_concurrency,
+                    timeout_graceful_shutdown=settings.shutdown_timeout_s)
     return 0
 
 

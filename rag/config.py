@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=16, ge=1, description="Texts per model call; 16 beat 64 by ~15 % (docs/BENCHMARKS.md).")
     chunk_tokens: int = Field(default=160, ge=16, description="Chunk budget in cl100k tokens.")
     chunk_overlap: int = Field(default=32, ge=0, description="Overlap between chunks in cl100k tokens.")
+    commit_chunks: int = Field(default=512, ge=1, description="`rag index` commits every this many chunks (a killed run resumes).")
     embed_title: bool = Field(default=True, description="Prefix the document title when embedding a chunk.")
     # Hybrid fusion, tuned on SciFact train (bench/tune_fusion.py, docs/EVALUATION.md).
     fusion: Literal["zscore", "rrf"] = "zscore"
@@ -45,11 +46,25 @@ class Settings(BaseSettings):
     api_key: str | None = None
     protect_reads: bool = False
     cors_origins: list[str] = Field(default_factory=list)
-    max_upload_mb: float = 20.0
+    max_upload_mb: float = Field(default=20.0, gt=0, description="Largest upload accepted (413 beyond).")
+    max_request_kb: int = Field(default=512, ge=1, description="Largest JSON request body (413 beyond).")
     max_query_chars: int = 2000
+    # Reliability bounds (docs/RELIABILITY.md)
+    request_timeout_s: float = Field(default=10.0, gt=0, description="Longest a request waits for the model (then 504).")
+    write_timeout_s: float = Field(default=30.0, gt=0, description="Longest an API write waits for the index lock (then 503).")
+    max_pending_texts: int = Field(default=2048, ge=1, description="Texts queued for the model before new searches get 503.")
+    max_concurrency: int = Field(default=256, ge=1, description="Open requests per worker before new ones get 503.")
+    shutdown_timeout_s: float = Field(default=5.0, ge=0, description="Graceful shutdown bound: in-flight requests are cut after it.")
+    auth_max_failures: int = Field(default=20, ge=1, description="Failed API-key attempts per client per minute before 429.")
     log_level: str = "INFO"
     threads: int = Field(default=0, ge=0, description="Model threads per process; 0 = all cores (`rag serve`: cores ÷ workers).")
     workers: int = Field(default=0, ge=0, description="Server processes; 0 = one per core, at most 4.")
+
+    def service_problem(self) -> str | None:
+        """Why the HTTP service must refuse to start with these settings (None: it may start)."""
+        if self.protect_reads and not self.api_key:
+            return "RAG_PROTECT_READS=true needs RAG_API_KEY: without a key every route would stay open"
+        return None
 
     def server_workers(self) -> int:
         """Worker processes for `rag serve`: each has its own interpreter lock, so they use every core."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import time
 from dataclasses import dataclass, field
@@ -9,22 +10,25 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from .answer import Answer, ContextBlock, best_sentences, compose, pack_context
+from .answer import Answer, ContextBlock, candidate_sentences, compose, pack_context, rank_sentences
 from .batching import MicroBatcher
 from .chunking import ChunkLimits
 from .config import Settings
 from .embedding import Embedder, embed_key
-from .filters import matching_documents
+from .errors import BadInputError, ConflictError, TimedOutError
+from .filters import Filters, check_fields, known_fields, parse_filters
 from .ingest import Prepared, doc_id_for, prepare, sha256_bytes
 from .loaders import Extracted, LoadError, load_bytes
 from .locking import IndexLock
 from .models import Chunk, Document, Hit, SyncReport
-from .retrieval import Mode, RetrievalParams, Retriever
+from .retrieval import MODES, Mode, RetrievalParams, Retriever
 from .store import DocumentWrite, IndexSpec, Store
 from .sync import scan
 
 log = logging.getLogger(__name__)
+UPLOADS = "uploads"  # folder inside the index that keeps uploaded files
 
 
 @dataclass
@@ -65,21 +69,45 @@ class Engine:
             candidates=s.candidates, fusion=s.fusion, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight))
         self._write_lock = IndexLock(self.store.dir / "write.lock")
         self._batcher: MicroBatcher | None = None
+        self._docs_cache: tuple[int, list[dict[str, Any]]] | None = None
 
     # -- embedding
     def embed_queries(self, queries: list[str]) -> np.ndarray:
-        """Query vectors; through the micro-batcher when the server enabled it."""
-        return self._batcher(queries) if self._batcher else self.embedder.encode(queries)
+        """Query vectors; through the micro-batcher when the server enabled it (bounded wait)."""
+        if not self._batcher:
+            return self.embedder.encode(queries)
+        fut = self._batcher.submit(queries)
+        try:
+            return fut.result(timeout=self.settings.request_timeout_s)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise TimedOutError(f"the model did not embed the query within {self.settings.request_timeout_s:g} s")
 
     def _start_embedding(self, queries: list[str]) -> asyncio.Future:
-        """Start embedding ``queries`` at once (awaiting holds no thread); resolves to their vectors."""
+        """Start embedding ``queries`` at once (awaiting holds no thread); resolves to their vectors.
+        Cancelling the returned future withdraws the texts before the model reaches them."""
         if self._batcher:
             return asyncio.wrap_future(self._batcher.submit(queries))
         return asyncio.get_running_loop().run_in_executor(None, self.embedder.encode, queries)
 
+    async def _await_embedding(self, pending: asyncio.Future) -> np.ndarray:
+        try:
+            return await asyncio.wait_for(pending, self.settings.request_timeout_s)
+        except asyncio.TimeoutError:
+            raise TimedOutError(f"the model did not embed the query within {self.settings.request_timeout_s:g} s")
+
     def enable_batching(self, max_batch: int = 64, max_wait_ms: float = 0.0) -> None:
         """Let concurrent queries share model calls (the server turns this on)."""
-        self._batcher = MicroBatcher(self.embedder.encode, max_batch, max_wait_ms)
+        self._batcher = MicroBatcher(self.embedder.encode, max_batch, max_wait_ms, self.settings.max_pending_texts)
+
+    def health(self) -> str | None:
+        """Why this engine cannot serve searches now (None when it can)."""
+        b = self._batcher
+        if b is not None and not b.alive:
+            return "the embedding thread has stopped"
+        if b is not None and b.stuck_for() > self.settings.request_timeout_s:
+            return f"the model has been busy with one batch for {b.stuck_for():.0f} s"
+        return None
 
     def _limits(self) -> ChunkLimits:
         e = self.embedder
@@ -136,23 +164,40 @@ class Engine:
         removed = [doc_id for path, (doc_id, _, _) in existing.items()
                    if path not in seen and found.covers(path)]
         report.removed = len(removed)
-        report.chunks_embedded = self._write(prepared, removed, progress)
+        report.chunks_embedded = self._write_in_batches(prepared, removed, progress)
         return report
+
+    def _write_in_batches(self, prepared: list[Prepared], removed: list[str], progress: bool) -> int:
+        """Commit every ``commit_chunks`` chunks, so a killed run keeps what it finished and a
+        re-run embeds only the rest (committed documents are unchanged by their hash)."""
+        if removed:
+            self.store.apply(removed, [], {})
+        total = sum(len(p.chunks) for p in prepared)
+        embedded, batch, size = 0, [], 0
+        with tqdm(total=total, unit="chunk", desc="indexing", disable=not progress or not total) as bar:
+            for p in prepared:
+                batch.append(p)
+                size += len(p.chunks)
+                if size >= self.settings.commit_chunks or p is prepared[-1]:
+                    embedded += self._write(batch, [], False)
+                    bar.update(size)
+                    batch, size = [], 0
+        return embedded
 
     def _new_doc_id(self, wanted: str, seed: str, taken: set[str] = frozenset()) -> str:
         """``wanted``, or a variant of it (suffixed by a hash of ``seed``: the path or the text) that
         neither the index nor this batch (``taken``) uses."""
         candidates = [wanted, f"{wanted}-{sha256_bytes(seed.encode())[:8]}"]
         candidates += (f"{candidates[1]}-{n}" for n in range(2, 10_000))
-        return next(c for c in candidates if c not in taken and not self.store.has_document(c))
+        return next(c for c in candidates if c not in taken and not self.store.id_taken(c))
 
     def add_documents(self, docs: list[NewDocument], progress: bool = False) -> list[Document]:
         """Add documents given as text (one with a given ``doc_id`` replaces it); returns them as stored.
-        Raises ValueError if one call gives the same ``doc_id`` twice."""
+        Raises ConflictError if one call gives the same ``doc_id`` twice."""
         given = [d.doc_id for d in docs if d.doc_id]
         if len(given) != len(set(given)):
-            raise ValueError(f"doc_id given twice: {sorted({i for i in given if given.count(i) > 1})}")
-        with self._write_lock:
+            raise ConflictError(f"doc_id given twice: {sorted({i for i in given if given.count(i) > 1})}")
+        with self._write_lock.hold(self.settings.write_timeout_s):
             limits = self._limits()
             prepared = []
             taken = set(given)
@@ -166,14 +211,16 @@ class Engine:
             self._write(prepared, [], progress)
         return [p.document for p in prepared]
 
-    def add_file_bytes(self, data: bytes, filename: str, dest_dir: Path, metadata: dict[str, Any] | None = None) -> Document:
-        """Store an uploaded file under ``dest_dir`` and index it; raises LoadError if unreadable."""
+    def add_file_bytes(self, data: bytes, filename: str, metadata: dict[str, Any] | None = None) -> Document:
+        """Keep an uploaded file in the index's uploads folder and index it; raises LoadError if
+        unreadable. Deleting the document removes the file."""
+        dest_dir = self.uploads_dir
         extracted = load_bytes(data, filename)  # parse before writing anything
-        with self._write_lock:
+        with self._write_lock.hold(self.settings.write_timeout_s):
             doc_id = self._new_doc_id(doc_id_for(filename), filename)
             dest_dir.mkdir(parents=True, exist_ok=True)
             dest = dest_dir / f"{doc_id}{Path(filename).suffix.lower()}"
-            prepared = prepare(doc_id, extracted, source=f"uploads/{dest.name}", sha256=sha256_bytes(data),
+            prepared = prepare(doc_id, extracted, source=f"{UPLOADS}/{dest.name}", sha256=sha256_bytes(data),
                                limits=self._limits(), embed_title=self.settings.embed_title,
                                title=(metadata or {}).get("title"), metadata=metadata, path=None)
             tmp = dest.with_name(dest.name + ".tmp")
@@ -187,12 +234,34 @@ class Engine:
         return prepared.document
 
     def delete_document(self, doc_id: str) -> bool:
-        """Remove a document and its chunks; False if there was no such document."""
-        with self._write_lock:
-            if not self.store.has_document(doc_id):
+        """Remove a document, its chunks and its uploaded file; False if there was no such document."""
+        with self._write_lock.hold(self.settings.write_timeout_s):
+            doc = self.store.document_info(doc_id)
+            if doc is None:
                 return False
             self.store.apply([doc_id], [], {})
+            if doc["path"] is None and doc["source"].startswith(UPLOADS + "/"):
+                (self.uploads_dir / doc["source"][len(UPLOADS) + 1:]).unlink(missing_ok=True)
         return True
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.store.dir / UPLOADS
+
+    def clean_up(self) -> list[Path]:
+        """Remove what an interrupted write left behind: uploaded files no document refers to,
+        half-written files and vector files of old generations. Returns what was removed."""
+        with self._write_lock:
+            removed = self.store.remove_stale_files()
+            if self.uploads_dir.is_dir():
+                known = {s[len(UPLOADS) + 1:] for s in self.store.sources() if s.startswith(UPLOADS + "/")}
+                orphans = [p for p in self.uploads_dir.iterdir() if p.is_file() and p.name not in known]
+                for p in orphans:
+                    p.unlink(missing_ok=True)
+                removed += orphans
+        if removed:
+            log.info("cleaned up %d stale files: %s", len(removed), ", ".join(p.name for p in removed[:10]))
+        return removed
 
     def _write(self, prepared: list[Prepared], removed: list[str], progress: bool) -> int:
         """Embed what the cache lacks, then write everything in one transaction. Returns #embedded."""
@@ -210,48 +279,90 @@ class Engine:
 
     # -- reads
     def search(self, query: str, top_k: int = 5, mode: Mode = "hybrid",
-               filters: dict[str, Any] | None = None, highlights: bool = True) -> SearchResult:
-        """Ranked passages for ``query``; raises ValueError (FilterError) on bad input."""
+               filters: Filters | dict[str, Any] | None = None, highlights: bool = True) -> SearchResult:
+        """Ranked passages for ``query``; raises BadInputError (FilterError) on bad input."""
         t0 = time.perf_counter()
-        allowed = self._allowed(filters)
+        _check_mode(mode)
+        allowed = self._allowed(self.parse_filters(filters))
         hits = self.retriever.search(query, top_k, mode, allowed, highlights)
         return SearchResult(query, hits, (time.perf_counter() - t0) * 1000, mode)
 
     async def asearch(self, query: str, top_k: int = 5, mode: Mode = "hybrid",
-                      filters: dict[str, Any] | None = None, highlights: bool = True) -> SearchResult:
-        """``search`` for an event loop: the BM25 search runs while the model embeds the query."""
+                      filters: Filters | dict[str, Any] | None = None, highlights: bool = True) -> SearchResult:
+        """``search`` for an event loop: the BM25 search runs while the model embeds the query.
+        Everything that depends only on the request is checked before any work is queued."""
         t0 = time.perf_counter()
+        _check_mode(mode)
+        spec = self.parse_filters(filters)
         pending = self._start_embedding([query]) if mode in ("dense", "hybrid") else None
         try:
-            allowed = self._allowed(filters)
+            if spec is None:
+                allowed = self._allowed(None)
+            else:  # matching reads every document's metadata: keep it off the event loop
+                allowed = await asyncio.get_running_loop().run_in_executor(None, self._allowed, spec)
             lexical = self.retriever.lexical_candidates(query, top_k, allowed) if mode != "dense" else None
-        except BaseException:
-            if pending is not None:
-                pending.cancel()
-            raise
-        vector = (await pending)[0] if pending is not None else None
+            vector = (await self._await_embedding(pending))[0] if pending is not None else None
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()  # the caller left or failed: the model skips this query
         hits = self.retriever.search(query, top_k, mode, allowed, highlights, vector, lexical)
         return SearchResult(query, hits, (time.perf_counter() - t0) * 1000, mode)
 
-    def _allowed(self, filters: dict[str, Any] | None) -> set[str] | None:
-        """Catch up with other processes' writes, then the doc ids the filters admit (None: all)."""
-        self.store.refresh()
-        return matching_documents(filters, self.store.documents()) if filters else None
+    def parse_filters(self, filters: Filters | dict[str, Any] | None) -> Filters | None:
+        """Typed filters checked against the fields the index knows; raises FilterError."""
+        if not filters:
+            return None
+        spec = filters if isinstance(filters, Filters) else parse_filters(filters)
+        check_fields(spec, known_fields(self._documents()))
+        return spec
 
-    def ask(self, question: str, top_k: int = 5, filters: dict[str, Any] | None = None) -> Answer:
+    def _documents(self) -> list[dict[str, Any]]:
+        """All documents' metadata, cached per index generation (filters read it on every query)."""
+        self.store.refresh()
+        cached = self._docs_cache
+        if cached is None or cached[0] != self.store.generation:
+            cached = self._docs_cache = (self.store.generation, self.store.documents())
+        return cached[1]
+
+    def _allowed(self, spec: Filters | None) -> set[str] | None:
+        """Catch up with other processes' writes, then the doc ids the filters admit (None: all)."""
+        if spec is None:
+            self.store.refresh()
+            return None
+        return {d["doc_id"] for d in self._documents() if spec.admits(d)}
+
+    def ask(self, question: str, top_k: int = 5, filters: Filters | dict[str, Any] | None = None) -> Answer:
         """An extractive answer with [n] citations, or grounded=False when the sources lack one."""
         hits = self.search(question, top_k=top_k, filters=filters, highlights=True).hits
-        ranked = best_sentences(question, hits, self.embed_queries)
+        sents = candidate_sentences(hits)
+        vecs = self.embed_queries([question] + [x.text for x in sents]) if sents else None
+        return self._compose(question, hits, rank_sentences(sents, vecs))
+
+    async def aask(self, question: str, top_k: int = 5, filters: Filters | dict[str, Any] | None = None) -> Answer:
+        """``ask`` for an event loop: no thread is held while the model works."""
+        hits = (await self.asearch(question, top_k=top_k, filters=filters, highlights=True)).hits
+        sents = candidate_sentences(hits)
+        vecs = None
+        if sents:
+            pending = self._start_embedding([question] + [x.text for x in sents])
+            try:
+                vecs = await self._await_embedding(pending)
+            finally:
+                if not pending.done():
+                    pending.cancel()
+        return self._compose(question, hits, rank_sentences(sents, vecs))
+
+    def _compose(self, question: str, hits: list[Hit], ranked) -> Answer:
         return compose(question, hits, ranked, self.settings.ask_threshold, self.store.line_points,
                        self.settings.ask_min_coverage)
 
     def context(self, query: str, max_tokens: int = 1000, top_k: int = 8,
-                filters: dict[str, Any] | None = None) -> ContextBlock:
+                filters: Filters | dict[str, Any] | None = None) -> ContextBlock:
         """Numbered passages for an LLM prompt, fitted within ``max_tokens`` cl100k tokens."""
         return pack_context(self.search(query, top_k=top_k, filters=filters).hits, max_tokens)
 
     async def acontext(self, query: str, max_tokens: int = 1000, top_k: int = 8,
-                       filters: dict[str, Any] | None = None) -> ContextBlock:
+                       filters: Filters | dict[str, Any] | None = None) -> ContextBlock:
         """``context`` for an event loop."""
         return pack_context((await self.asearch(query, top_k=top_k, filters=filters)).hits, max_tokens)
 
@@ -267,3 +378,8 @@ class Engine:
     def stats(self) -> dict[str, Any]:
         self.store.refresh()
         return self.store.stats()
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise BadInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")

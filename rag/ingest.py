@@ -22,10 +22,19 @@ class Prepared:
     embed_texts: list[str]
 
 
+MAX_ID_BYTES = 120  # leaves room for a suffix and an extension within a 255-byte file name
+
+
 def doc_id_for(relative: str) -> str:
-    """A stable id from a file's path under its root: extension dropped, separators made URL-safe."""
-    stem = str(Path(relative).with_suffix(""))
-    return re.sub(r"[^\w.\-]+", "_", stem.replace("/", "__").replace("\\", "__")).strip("_") or "document"
+    """A stable id from a file's path under its root: extension dropped, separators made URL-safe,
+    no leading dots (never "." or ".."), long names cut and suffixed with a hash of the whole."""
+    path = Path(relative)
+    stem = str(path.with_suffix("")) if path.name not in ("", ".", "..") else relative
+    safe = re.sub(r"[^\w.\-]+", "_", stem.replace("/", "__").replace("\\", "__")).strip("_.") or "document"
+    if len(safe.encode()) > MAX_ID_BYTES:
+        cut = safe.encode()[:MAX_ID_BYTES - 9].decode(errors="ignore").rstrip("_.-")
+        safe = f"{cut}-{sha256_bytes(relative.encode())[:8]}"
+    return safe
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -1,6 +1,8 @@
 """Read supported files into plain text, keeping where each character came from (line, page)."""
 from __future__ import annotations
 
+from .errors import BadInputError
+
 import io
 import re
 from dataclasses import dataclass, field
@@ -10,7 +12,7 @@ from pathlib import Path
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
 
 
-class LoadError(Exception):
+class LoadError(BadInputError):
     """A file that exists but cannot be read as text; the message says why."""
 
 

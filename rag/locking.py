@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Iterator
+
+from .errors import UnavailableError
 
 try:
     import fcntl
@@ -12,7 +17,10 @@ except ImportError:  # Windows: threads are still serialized; run one server wor
 
 
 class IndexLock:
-    """Exclusive lock: a thread lock plus ``flock`` on a file in the index folder."""
+    """Exclusive lock: a thread lock plus ``flock`` on a file in the index folder.
+
+    ``with lock:`` waits as long as it takes; ``with lock.hold(timeout):`` raises UnavailableError
+    after ``timeout`` seconds (the API's writes, so a long `rag index` cannot hang requests)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -20,19 +28,49 @@ class IndexLock:
         self._file = None
 
     def __enter__(self) -> "IndexLock":
-        self._thread.acquire()
-        try:
-            self._file = open(self.path, "a+b")
-            if fcntl is not None:
-                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
-        except BaseException:
-            self._close()
-            self._thread.release()
-            raise
+        self._acquire(None)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        self._release()
+
+    @contextmanager
+    def hold(self, timeout: float | None) -> Iterator["IndexLock"]:
+        self._acquire(timeout)
+        try:
+            yield self
+        finally:
+            self._release()
+
+    def _acquire(self, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._thread.acquire(timeout=-1 if timeout is None else timeout):
+            raise _busy(timeout)
+        try:
+            self._file = open(self.path, "a+b")
+            if fcntl is not None:
+                self._flock(deadline, timeout)
+        except BaseException:
+            self._close()
+            self._thread.release()
+            raise
+
+    def _flock(self, deadline: float | None, timeout: float | None) -> None:
+        assert self._file is not None
+        if deadline is None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+            return
+        while True:
+            try:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise _busy(timeout) from None
+                time.sleep(0.02)
+
+    def _release(self) -> None:
         try:
             self._close()  # closing the file releases the flock
         finally:
@@ -42,3 +80,8 @@ class IndexLock:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _busy(timeout: float | None) -> UnavailableError:
+    return UnavailableError(f"the index is busy with another write (waited {timeout:g} s); retry later",
+                            retry_after=5)

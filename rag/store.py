@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS chunks(
   page INTEGER, section TEXT, n_tokens INTEGER, embed_key TEXT);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE TABLE IF NOT EXISTS embeddings(key TEXT PRIMARY KEY, vector BLOB);
+CREATE TABLE IF NOT EXISTS retired(doc_id TEXT PRIMARY KEY, at REAL);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
   title, section, text, tokenize='porter unicode61 remove_diacritics 2');
 """
@@ -194,6 +195,11 @@ class Store:
                         line_points=[tuple(p) for p in json.loads(r[7] or "[]")],
                         page_points=[tuple(p) for p in json.loads(r[8] or "[]")])
 
+    def document_info(self, doc_id: str) -> dict[str, Any] | None:
+        """A document's source and path (no text): enough to decide what deleting it removes."""
+        r = self._conn().execute("SELECT doc_id, source, path FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+        return {"doc_id": r[0], "source": r[1], "path": r[2]} if r else None
+
     def line_points(self, doc_id: str) -> list[tuple[int, int]]:
         """A document's (offset, source line) map, without loading its text."""
         row = self._conn().execute("SELECT line_points FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
@@ -206,6 +212,15 @@ class Store:
 
     def has_document(self, doc_id: str) -> bool:
         return self._conn().execute("SELECT 1 FROM documents WHERE doc_id=?", (doc_id,)).fetchone() is not None
+
+    def id_taken(self, doc_id: str) -> bool:
+        """Whether ``doc_id`` names a document now or did once: deleted ids are never handed out
+        again, so a retried DELETE cannot remove a newer document."""
+        return self._conn().execute("SELECT 1 FROM documents WHERE doc_id=? UNION ALL "
+                                    "SELECT 1 FROM retired WHERE doc_id=?", (doc_id, doc_id)).fetchone() is not None
+
+    def sources(self) -> set[str]:
+        return {r[0] for r in self._conn().execute("SELECT source FROM documents")}
 
     _CHUNK_COLS = ("c.id, c.chunk_id, c.doc_id, c.ordinal, c.text, c.char_start, c.char_end, c.line_start, "
                    "c.line_end, c.section, c.n_tokens, c.page, d.title, d.source")
@@ -259,6 +274,7 @@ class Store:
             self.refresh()  # another process may have written since we last looked
             vectors = self.vectors.copy() if self.vectors is not None else None
             removed = self._delete(conn, deletes + [w.document.doc_id for w in writes])
+            conn.executemany("INSERT OR REPLACE INTO retired VALUES (?, ?)", [(d, time.time()) for d in deletes])
             self._store_vectors(conn, new_vectors)
             added_ids, added_keys = self._insert(conn, writes)
             if vectors is None and (new_vectors or added_keys):
@@ -281,10 +297,21 @@ class Store:
         except BaseException:
             conn.rollback()
             raise
-        old = self.generation
-        self.generation, self.vectors = generation, vectors
+        with self._reload_lock:  # a reader's refresh() may already have loaded this generation
+            if generation >= self.generation:
+                self.generation, self.vectors = generation, vectors
         self._write_manifest()
-        self._vector_path(old).unlink(missing_ok=True)
+        self.remove_stale_files(generation)
+
+    def remove_stale_files(self, current: int | None = None) -> list[Path]:
+        """Delete vector files of older generations and half-written ones; call under the write lock.
+        A reader still loading an old file retries with the current generation (``refresh``)."""
+        current = int(self._meta("generation") or 0) if current is None else current
+        stale = [p for p in self.dir.glob("vectors-*.faiss*")
+                 if p.name.endswith(".tmp") or p.name != self._vector_path(current).name]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
 
     @staticmethod
     def cached_embeddings_in(conn: sqlite3.Connection, keys: list[str]) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ from rag.loaders import SUPPORTED, LoadError
 from ..deps import EngineDep, ReadAuth, SettingsDep, WriteAuth
 from ..schemas import DocumentIn
 
-router = APIRouter()
+router = APIRouter(tags=["documents"])
 
 
 @router.get("/documents", dependencies=[ReadAuth])
@@ -88,11 +88,12 @@ async def _upload_file(request: Request, engine, settings, limit: int):
     if form.get("metadata"):
         try:
             metadata = json.loads(form["metadata"])
-            assert isinstance(metadata, dict)
-        except (ValueError, AssertionError) as e:
-            raise HTTPException(422, "metadata must be a JSON object") from e
+        except ValueError:
+            metadata = None
+        if not isinstance(metadata, dict):
+            raise HTTPException(422, "metadata must be a JSON object")
     try:
-        return await run_in_threadpool(engine.add_file_bytes, data, name, settings.index_dir / "uploads", metadata)
+        return await run_in_threadpool(engine.add_file_bytes, data, name, metadata)
     except LoadError as e:
         raise HTTPException(422, f"cannot read {name}: {e}") from e
 
