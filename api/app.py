@@ -9,17 +9,20 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from rag import Engine, Settings, __version__
 from rag.errors import BadInputError, ConflictError, NotFoundError, RagError, TimedOutError, UnavailableError
 
 from .auth import FailureLimiter
-from .deps import require_read
+from .deps import require_read, require_write
+from .schemas import errors
 from .guard import ABANDONED, RequestGuard
 from .metrics import Metrics
 from .routes import documents, ops, search
@@ -134,26 +137,34 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code in (401, 429):
             metrics.rejected.labels("auth").inc()
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # the path's methods across all its routes, not only the first match
+            headers["Allow"] = ", ".join(_allowed_methods(app, request.scope))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         log.exception("unhandled error on %s", request.url.path)
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
+    # Auth is attached per router from the settings, so /openapi.json declares exactly what is enforced.
+    reads = [Depends(require_read)] if settings.protect_reads else []
+    writes = [Depends(require_write)] if settings.api_key else []
+    read_errors, write_errors = (errors(401, 429) if deps else {} for deps in (reads, writes))
     app.include_router(ops.router)
-    app.include_router(search.router)
-    app.include_router(documents.router)
+    for router in (ops.protected, search.router, documents.router):
+        app.include_router(router, dependencies=reads, responses=read_errors)
+    app.include_router(documents.writes, dependencies=writes, responses=write_errors)
 
-    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_read)])
+    @app.get("/openapi.json", include_in_schema=False, dependencies=reads)
     async def openapi():
         return JSONResponse(app.openapi())
 
-    @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_read)])
+    @app.get("/docs", include_in_schema=False, dependencies=reads)
     async def docs():
         return get_swagger_ui_html(openapi_url="/openapi.json", title="grounded-rag API")
 
@@ -162,6 +173,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return FileResponse(STATIC / "index.html")
 
     return app
+
+
+def _allowed_methods(app: FastAPI, scope) -> list[str]:
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def _body_limit(settings: Settings):

@@ -56,5 +56,3 @@ async def require_read(request: Request, credentials: Credentials) -> None:
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-WriteAuth = Depends(require_write)
-ReadAuth = Depends(require_read)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rag.filters import MAX_FIELDS, MAX_STRING, MAX_VALUES
 
@@ -15,14 +15,22 @@ FilterScalar = Annotated[str, Field(max_length=MAX_STRING)] | float | bool
 
 
 class FilterOps(BaseModel):
-    """A range (``gte``, ``gt``, ``lte``, ``lt``) and/or a case-insensitive substring (``contains``)."""
+    """A range (``gte``, ``gt``, ``lte``, ``lt``) and/or a case-insensitive substring (``contains``);
+    at least one of them."""
 
-    model_config = ConfigDict(extra="forbid")
-    gte: float | None = None
-    gt: float | None = None
-    lte: float | None = None
-    lt: float | None = None
-    contains: str | None = Field(None, min_length=1, max_length=MAX_STRING)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+    # Not nullable: an operator is either given with a value or left out.
+    gte: float = None  # type: ignore[assignment]
+    gt: float = None  # type: ignore[assignment]
+    lte: float = None  # type: ignore[assignment]
+    lt: float = None  # type: ignore[assignment]
+    contains: Annotated[str, Field(min_length=1, max_length=MAX_STRING)] = None  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> "FilterOps":
+        if not self.model_fields_set:
+            raise ValueError("give at least one of gte, gt, lte, lt, contains")
+        return self
 
 
 FilterValue = FilterScalar | Annotated[list[FilterScalar], Field(max_length=MAX_VALUES)] | FilterOps
@@ -69,6 +77,66 @@ class DocumentIn(BaseModel):
         if not v.strip():
             raise ValueError("must not be blank")
         return v
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    metadata: dict[str, Any]
+    sha256: str
+    n_chunks: int
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+    count: int
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    metadata: dict[str, Any]
+    sha256: str
+    text: str
+
+
+class ChunkOut(BaseModel):
+    chunk_id: str
+    doc_id: str
+    ordinal: int
+    text: str
+    char_start: int
+    char_end: int
+    line_start: int
+    line_end: int
+    section: str
+    n_tokens: int
+    page: int | None
+    title: str
+    source: str
+
+
+class Uploaded(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    metadata: dict[str, Any]
+
+
+class Deleted(BaseModel):
+    deleted: str
+
+
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/DocumentIn"}},
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary",
+                                "description": "A .txt, .md, .html or .pdf file; a plain name."},
+                       "metadata": {"type": "string", "description": "A JSON object, e.g. {\"year\": 2024}."}}}},
+}}}
 
 
 class Passage(BaseModel):
@@ -126,3 +194,24 @@ class ContextResponse(BaseModel):
     context: str
     passages: list[Passage]
     tokens: int
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body: a message, or for 422 the list of validation problems."""
+
+    detail: str | list[dict[str, Any]]
+
+
+_ERROR_TEXT = {
+    400: "Bad input (e.g. an unknown filter field).", 401: "Missing or wrong API key.",
+    404: "No such document or chunk.", 409: "Conflicts with the index's state.",
+    413: "Request body over the limit.", 415: "Unsupported media or file type.",
+    422: "Request does not match the schema.", 429: "Too many failed API-key attempts; see Retry-After.",
+    503: "Loading, overloaded or the index is busy; see Retry-After.",
+    504: "The model did not answer within the request timeout.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries documenting the error statuses a route can give."""
+    return {code: {"model": ErrorResponse, "description": _ERROR_TEXT[code]} for code in codes}

@@ -11,19 +11,21 @@ from starlette.concurrency import run_in_threadpool
 from rag import NewDocument
 from rag.loaders import SUPPORTED, LoadError
 
-from ..deps import EngineDep, ReadAuth, SettingsDep, WriteAuth
-from ..schemas import DocumentIn
+from ..deps import EngineDep, SettingsDep
+from ..schemas import (UPLOAD_BODY, ChunkOut, Deleted, DocumentIn, DocumentList, DocumentOut, Uploaded,
+                       errors)
 
-router = APIRouter(tags=["documents"])
+router = APIRouter(tags=["documents"], responses=errors(503))  # reads
+writes = APIRouter(tags=["documents"], responses=errors(503))  # behind the API key when one is set
 
 
-@router.get("/documents", dependencies=[ReadAuth])
+@router.get("/documents", response_model=DocumentList)
 def list_documents(engine: EngineDep):
     docs = [{k: v for k, v in d.items() if k != "path"} for d in engine.documents()]
     return {"documents": docs, "count": len(docs)}
 
 
-@router.get("/documents/{doc_id}", dependencies=[ReadAuth])
+@router.get("/documents/{doc_id}", response_model=DocumentOut, responses=errors(404))
 def get_document(doc_id: str, engine: EngineDep):
     doc = engine.document(doc_id)
     if doc is None:
@@ -32,7 +34,7 @@ def get_document(doc_id: str, engine: EngineDep):
             "sha256": doc.sha256, "text": doc.text}
 
 
-@router.get("/chunks/{chunk_id}", dependencies=[ReadAuth])
+@router.get("/chunks/{chunk_id}", response_model=ChunkOut, responses=errors(404))
 def get_chunk(chunk_id: str, engine: EngineDep):
     found = engine.chunk(chunk_id)
     if found is None:
@@ -41,7 +43,8 @@ def get_chunk(chunk_id: str, engine: EngineDep):
     return {**chunk.__dict__, "title": title, "source": source}
 
 
-@router.post("/documents", status_code=201, dependencies=[WriteAuth])
+@writes.post("/documents", status_code=201, response_model=Uploaded, openapi_extra=UPLOAD_BODY,
+             responses=errors(400, 413, 415, 422))
 async def upload(request: Request, engine: EngineDep, settings: SettingsDep):
     """A multipart file upload (field ``file``, optional JSON field ``metadata``) or a JSON document."""
     limit = int(settings.max_upload_mb * 1024 * 1024)
@@ -98,7 +101,7 @@ async def _upload_file(request: Request, engine, settings, limit: int):
         raise HTTPException(422, f"cannot read {name}: {e}") from e
 
 
-@router.delete("/documents/{doc_id}", dependencies=[WriteAuth])
+@writes.delete("/documents/{doc_id}", response_model=Deleted, responses=errors(404))
 def delete_document(doc_id: str, engine: EngineDep):
     if not engine.delete_document(doc_id):
         raise HTTPException(404, f"no document {doc_id!r}")

@@ -2,39 +2,45 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from ..deps import EngineDep, ReadAuth
+from ..deps import EngineDep
 from ..metrics import CONTENT_TYPE
+from ..schemas import errors
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"])  # always open
+protected = APIRouter(tags=["operations"])  # behind the read key when RAG_PROTECT_READS is set
 
 
 # health and ready are async and touch nothing but memory: they answer while every thread is busy.
 @router.get("/health", summary="Liveness: answers while the index is still loading")
-async def health(request: Request):
+async def health(request: Request) -> dict[str, Any]:
     return {"status": "ok", "ready": request.app.state.ready, "error": request.app.state.error,
             "worker_pid": os.getpid()}
 
 
-@router.get("/ready", summary="200 once this worker can serve searches, else 503 with the reason")
-async def ready(request: Request):
+@router.get("/ready", summary="200 once this worker can serve searches, else 503 with the reason",
+            responses={503: {"description": "Not ready; `error` says why."}})
+async def ready(request: Request) -> dict[str, Any]:
     state = request.app.state
     problem = state.error if not state.ready else state.engine.health()
     if state.ready and problem is None:
         return {"ready": True}
-    return JSONResponse({"ready": False, "error": problem}, status_code=503)
+    return JSONResponse({"ready": False, "error": problem}, status_code=503)  # type: ignore[return-value]
 
 
-@router.get("/stats", dependencies=[ReadAuth])
-def stats(engine: EngineDep):
+@protected.get("/stats", responses=errors(503))
+def stats(engine: EngineDep) -> dict[str, Any]:
     return engine.stats()
 
 
-@router.get("/metrics", dependencies=[ReadAuth], summary="Prometheus text: every worker's counters")
-def metrics(request: Request):
+@protected.get("/metrics", summary="Prometheus text: every worker's counters", response_class=Response,
+               responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                                "description": "Prometheus text format 0.0.4."}})
+def metrics(request: Request) -> Response:
     state = request.app.state
     engine = getattr(state, "engine", None)
     gauges = {"ready": int(state.ready)}

@@ -4,10 +4,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ..deps import EngineDep, ReadAuth
-from ..schemas import AskRequest, AskResponse, ContextRequest, ContextResponse, SearchRequest, SearchResponse
+from ..deps import EngineDep
+from ..schemas import AskRequest, AskResponse, ContextRequest, ContextResponse, SearchRequest, SearchResponse, errors
 
-router = APIRouter(dependencies=[ReadAuth], tags=["search"])
+router = APIRouter(tags=["search"], responses=errors(400, 413, 503, 504))
 
 # Responses are the engine's dicts, which already have the declared shape (tests check it):
 # skipping FastAPI's re-validation of every passage saves a large share of per-request CPU under load.
