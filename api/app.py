@@ -62,7 +62,7 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         t0 = time.perf_counter()
-        status = 500
+        status = ABANDONED  # stays so when the guard cancels a request whose client left
 
         async def send_wrapper(message):
             nonlocal status
@@ -73,7 +73,9 @@ class ObserveMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         except asyncio.CancelledError:
-            status = ABANDONED
+            raise
+        except BaseException:
+            status = 500
             raise
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")

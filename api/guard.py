@@ -65,8 +65,12 @@ class RequestGuard:
                 finished = True
             await send(message)
 
-        app_task = asyncio.ensure_future(self.app(scope, replay, tracked_send))
         watch = asyncio.ensure_future(_wait_disconnect(receive))
+        await asyncio.sleep(0)  # lets the watcher see a disconnect the server already knows of
+        if watch.done():  # the client left while its request waited in the accept queue
+            self.on_abandoned(scope)
+            return
+        app_task = asyncio.ensure_future(self.app(scope, replay, tracked_send))
         try:
             await asyncio.wait({app_task, watch}, return_when=asyncio.FIRST_COMPLETED)
             if watch.done() and not app_task.done():

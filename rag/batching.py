@@ -97,14 +97,14 @@ class MicroBatcher:
         self.busy_since = time.monotonic()
         try:
             vecs = self.fn(texts)
-        except BaseException as e:  # hand the failure to every waiting caller
+            bounds = np.cumsum([0] + [len(ts) for ts, _ in live])
+            parts = [vecs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        except BaseException as e:  # hand the failure (or a malformed result) to every waiting caller
             for _, fut in live:
                 fut.set_exception(e)
             return
         finally:
             self.busy_since = None
         self.batches += 1
-        pos = 0
-        for ts, fut in live:
-            fut.set_result(vecs[pos:pos + len(ts)])
-            pos += len(ts)
+        for (_, fut), part in zip(live, parts):
+            fut.set_result(part)

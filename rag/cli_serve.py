@@ -33,7 +33,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Set before any worker imports prometheus_client: every worker then writes its counters here.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         uvicorn.run("api.app:create_app_from_env", factory=True, host=settings.host, port=settings.port,
-                    workers=workers, log_level="warning", limit_concurrency=settings.max_concurrency,
+                    workers=workers, log_level="warning", limit_concurrency=settings.max_concurrency, backlog=settings.backlog,
                     timeout_graceful_shutdown=settings.shutdown_timeout_s)
     return 0
 

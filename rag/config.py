@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     write_timeout_s: float = Field(default=30.0, gt=0, description="Longest an API write waits for the index lock (then 503).")
     max_pending_texts: int = Field(default=2048, ge=1, description="Texts queued for the model before new searches get 503.")
     max_concurrency: int = Field(default=256, ge=1, description="Open requests per worker before new ones get 503.")
+    backlog: int = Field(default=256, ge=16, description="Connections waiting to be accepted; bounds the work "
+                         "left over from clients that gave up (docs/RELIABILITY.md).")
     shutdown_timeout_s: float = Field(default=5.0, ge=0, description="Graceful shutdown bound: in-flight requests are cut after it.")
     auth_max_failures: int = Field(default=20, ge=1, description="Failed API-key attempts per client per minute before 429.")
     log_level: str = "INFO"

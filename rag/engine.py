@@ -121,9 +121,11 @@ class Engine:
             return self._sync(paths, progress)
 
     def index_if_empty(self, paths: Iterable[Path | str], progress: bool = False) -> SyncReport | None:
-        """Index ``paths`` if the index holds no document yet (one server worker does it, the others wait)."""
+        """Index ``paths`` on first start: if nothing was ever written to the index (an index emptied
+        by deletes stays empty). One server worker does it, the others wait."""
         with self._write_lock:
-            return self._sync(paths, progress) if self.store.stats()["documents"] == 0 else None
+            self.store.refresh()
+            return self._sync(paths, progress) if self.store.generation == 0 else None
 
     def _sync(self, paths: Iterable[Path | str], progress: bool) -> SyncReport:
         found = scan([Path(p) for p in paths])

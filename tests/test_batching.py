@@ -1,9 +1,14 @@
 """Query embeddings of concurrent requests share model calls (the server's async search path)."""
 import asyncio
+import threading
+import time
 
 import numpy as np
+import pytest
 
-from rag.batching import MicroBatcher
+from rag.batching import MicroBatcher, QueueFullError
+from rag.errors import TimedOutError
+from rag.filters import FilterError
 from tests.conftest import engine_at
 
 QUERIES = ["Merida Initiative funding", "Who declared the war on drug cartels?", "NAFTA and security",
@@ -64,3 +69,63 @@ def test_async_search_matches_sync_with_filters_in_every_mode(seed_index):
         want = seed.search("Merida Initiative funding", 5, mode, filters).hits
         assert got and [h.chunk.chunk_id for h in got] == [h.chunk.chunk_id for h in want]
     assert asyncio.run(seed.asearch("Merida", 5, "hybrid", {"year": {"gte": 2100}})).hits == []
+
+
+def test_cancelled_callers_cost_no_model_time_and_never_stop_the_thread():
+    gate = threading.Event()
+    seen: list[list[str]] = []
+
+    def fn(texts):
+        gate.wait(5)
+        seen.append(list(texts))
+        return np.ones((len(texts), 1), dtype="float32")
+
+    b = MicroBatcher(fn)
+    first = b.submit(["busy"])  # holds the model while the next ones queue up
+    time.sleep(0.05)
+    gone = [b.submit([f"gone {i}"]) for i in range(5)]
+    kept = b.submit(["kept"])
+    for f in gone:
+        assert f.cancel()
+    gate.set()
+    assert first.result(5).shape == (1, 1) and kept.result(5).shape == (1, 1)
+    assert not any(t.startswith("gone") for batch in seen for t in batch)
+    assert b.skipped == 5 and b.alive
+    assert b.submit(["after"]).result(5).shape == (1, 1)  # the thread still serves
+
+
+def test_a_full_queue_sheds_new_work_with_a_clear_error():
+    gate = threading.Event()
+    b = MicroBatcher(lambda texts: (gate.wait(5), np.zeros((len(texts), 1), dtype="float32"))[1], max_pending=3)
+    b.submit(["running"])
+    time.sleep(0.05)
+    waiting = b.submit(["a", "b", "c"])
+    with pytest.raises(QueueFullError):
+        b.submit(["one too many"])
+    gate.set()
+    assert waiting.result(5).shape == (3, 1)
+    assert b.submit(["room again"]).result(5).shape == (1, 1)
+
+
+def test_bad_filter_after_nothing_queued_then_searches_still_work(seed_index, embedder):
+    seed, _ = seed_index
+    engine = engine_at(seed.settings.index_dir, embedder)
+    engine.enable_batching()
+    for bad in ({"no_such_field": 1}, {"year": {"between": 1}}):
+        with pytest.raises(FilterError):
+            asyncio.run(engine.asearch("cartels", filters=bad))
+    assert engine._batcher.batches == 0 and engine.health() is None
+    assert asyncio.run(engine.asearch("cartels")).hits
+
+
+def test_a_stuck_model_gives_a_timeout_and_an_unready_engine(seed_index, embedder):
+    seed, _ = seed_index
+    engine = engine_at(seed.settings.index_dir, embedder, request_timeout_s=0.3)
+    gate = threading.Event()
+    engine.embedder = type("Stuck", (), {"encode": lambda self, texts, progress=False: (gate.wait(10), None)[1]})()
+    engine.enable_batching()
+    with pytest.raises(TimedOutError):
+        asyncio.run(engine.asearch("cartels"))
+    time.sleep(0.4)
+    assert "busy" in (engine.health() or "")
+    gate.set()

@@ -1,94 +1,52 @@
 """A real `rag serve` process on a free port, over HTTP; concurrency against the engine."""
-import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 from rag import NewDocument
 from tests.conftest import CORPUS, engine_at
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from tests.server import Server, request
 
 
 def _get(url: str, body: dict | None = None):
-    req = urllib.request.Request(url, data=json.dumps(body).encode() if body else None,
-                                 headers={"Content-Type": "application/json"}, method="POST" if body else "GET")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    r = request(url, body)
+    return r.status, r.body
 
 
 def _delete(url: str) -> int:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=30) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
-@contextmanager
-def _serve(index_dir, env: dict | None = None, args: tuple[str, ...] = ()):
-    """`rag serve` in its own process group; yields (base URL, process) and stops it afterwards."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--index-dir", str(index_dir), *args], env={**os.environ, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield f"http://127.0.0.1:{port}", proc
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
-
-
-def _wait_ready(base: str, proc) -> bool:
-    """Poll until /ready answers 200; returns whether /health answered on the way."""
-    saw_health = False
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
-        try:
-            saw_health = saw_health or _get(base + "/health")[0] == 200
-            if _get(base + "/ready")[0] == 200:
-                return saw_health
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("rag serve never became ready")
+    return request(url, method="DELETE").status
 
 
 def test_rag_serve_indexes_empty_index_then_serves(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     shutil.copy(CORPUS / "001_e0cea56afaaf3c59.txt", corpus)
-    with _serve(tmp_path / "ix", {"RAG_CORPUS_DIR": str(corpus)}) as (base, proc):
-        assert _wait_ready(base, proc)
+    server = Server(tmp_path / "ix", env={"RAG_CORPUS_DIR": str(corpus)}).start()
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:  # /health answers while the corpus is still being indexed
+            assert server.proc.poll() is None, server.log()
+            try:
+                assert request(server.url + "/health", timeout=5).status == 200
+                break
+            except OSError:
+                time.sleep(0.1)
+        server.wait_ready()
+        base = server.url
         st, r = _get(base + "/search", {"query": "When did Tillerson travel to Mexico City?", "top_k": 2})
         assert st == 200 and r["results"][0]["line_start"] <= 6 <= r["results"][0]["line_end"]
         assert _get(base + "/stats")[1]["documents"] == 1
+    finally:
+        server.kill()
 
 
 def test_workers_share_one_index_and_see_each_others_writes(tmp_path, seed_index):
     seed, _ = seed_index
     index = tmp_path / "index"
     shutil.copytree(seed.settings.index_dir, index)
-    with _serve(index, {"RAG_CORPUS_DIR": str(tmp_path / "none")}, ("--workers", "2")) as (base, proc):
-        _wait_ready(base, proc)
+    with Server(index, workers=2) as server:
+        base = server.url
         with ThreadPoolExecutor(16) as pool:
             pids: set[int] = set()
             for _ in range(10):  # the kernel picks which worker accepts a connection

@@ -28,8 +28,8 @@ async def ready(request: Request) -> dict[str, Any]:
     state = request.app.state
     problem = state.error if not state.ready else state.engine.health()
     if state.ready and problem is None:
-        return {"ready": True}
-    return JSONResponse({"ready": False, "error": problem}, status_code=503)  # type: ignore[return-value]
+        return {"ready": True, "worker_pid": os.getpid()}
+    return JSONResponse({"ready": False, "error": problem, "worker_pid": os.getpid()}, status_code=503)  # type: ignore[return-value]
 
 
 @protected.get("/stats", responses=errors(503))
