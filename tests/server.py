@@ -101,9 +101,11 @@ class Server:
     def __exit__(self, *exc) -> None:
         self.kill()
 
-    def log(self) -> str:
+    def log(self, tail: int | None = 3000) -> str:
+        """What the server printed (its last ``tail`` characters; None: all)."""
         self._log.seek(0)
-        return self._log.read().decode(errors="replace")[-3000:]
+        text = self._log.read().decode(errors="replace")
+        return text[-tail:] if tail else text
 
     def wait_ready(self, timeout: float = 300) -> "Server":
         deadline = time.time() + timeout

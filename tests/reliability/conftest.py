@@ -38,4 +38,5 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "reliability" in str(item.fspath):
             item.add_marker(pytest.mark.reliability)
-            item.add_marker(pytest.mark.slow)
+            if "test_properties" not in str(item.fspath):  # those run in seconds
+                item.add_marker(pytest.mark.slow)
