@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install serve index test eval bench bench-txtai-env clean
+.PHONY: install serve index test reliability eval bench bench-txtai-env clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,11 @@ index: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The full fault-injection runs (tests/reliability/; `make test` runs their short versions).
+# Figures are appended to reliability-report.jsonl for docs/RELIABILITY.md.
+reliability: install
+	RAG_RELIABILITY=long RAG_RELIABILITY_REPORT=reliability-report.jsonl $(BIN)/python -m pytest tests/reliability -s -p no:cacheprovider
 
 eval: install
 	$(BIN)/rag eval ../shared/data/scifact --mode dense --mode lexical --mode hybrid

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from typing import Any, Awaitable, Callable
 
 Scope = dict[str, Any]
@@ -14,6 +15,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ABANDONED = 499  # nginx's "client closed request": recorded, never sent
+WATCH_AFTER_S = 0.02
 
 
 class BodyTooLarge(Exception):
@@ -47,9 +49,11 @@ class RequestGuard:
         await self._run(scope, receive, send, body)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
+        # The app runs in this task; a watcher task cancels it if the client disconnects first.
         gone = asyncio.Event()
         finished = False
         replayed = False
+        task = asyncio.current_task()
 
         async def replay() -> Message:
             nonlocal replayed
@@ -65,33 +69,31 @@ class RequestGuard:
                 finished = True
             await send(message)
 
-        watch = asyncio.ensure_future(_wait_disconnect(receive))
-        await asyncio.sleep(0)  # lets the watcher see a disconnect the server already knows of
-        if watch.done():  # the client left while its request waited in the accept queue
-            self.on_abandoned(scope)
-            return
-        app_task = asyncio.ensure_future(self.app(scope, replay, tracked_send))
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+            if not finished:
+                task.cancel()
+
+        if task is None:  # not inside a task: nothing to cancel
+            return await self.app(scope, replay, send)
+        # Most requests finish in a few ms: only those still running after WATCH_AFTER_S get a watcher.
+        watcher: list[asyncio.Future] = []
+        timer = asyncio.get_running_loop().call_later(
+            WATCH_AFTER_S, lambda: None if finished else watcher.append(asyncio.ensure_future(watch())))
         try:
-            await asyncio.wait({app_task, watch}, return_when=asyncio.FIRST_COMPLETED)
-            if watch.done() and not app_task.done():
-                gone.set()
-                if not finished:
-                    app_task.cancel()
-                    self.on_abandoned(scope)
-            try:
-                await app_task
-            except asyncio.CancelledError:
-                if not gone.is_set():
-                    raise
+            await self.app(scope, replay, tracked_send)
+        except asyncio.CancelledError:
+            if not (gone.is_set() and not finished):
+                raise
+            if sys.version_info >= (3, 11):
+                task.uncancel()
+            self.on_abandoned(scope)
         finally:
-            watch.cancel()
-            if not app_task.done():
-                app_task.cancel()
-
-
-async def _wait_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+            timer.cancel()
+            for w in watcher:
+                w.cancel()
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:

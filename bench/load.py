@@ -46,14 +46,15 @@ def _ms(value: str) -> float:
 def run_wrk(base: str, clients: int, seconds: float, script: Path) -> tuple[int, int, float, float]:
     out = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "--timeout", "10s",
                           "-s", str(script), base], capture_output=True, text=True, check=True).stdout
-    if not re.search(r"99%\s+\S+", out):
+    if not re.search(r"(?m)^\s+99%\s+\S+", out):
         raise RuntimeError(f"unexpected wrk output:\n{out}")
     n = int(re.search(r"(\d+) requests in", out).group(1))
     errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors += sum(int(x) for x in sock.groups()) if sock else 0
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    # Anchored: a column of the stats table above can also end in "50%".
+    p50 = _ms(re.search(r"(?m)^\s+50%\s+(\S+)", out).group(1))
+    p99 = _ms(re.search(r"(?m)^\s+99%\s+(\S+)", out).group(1))
     return n, errors, p50, p99
 
 
