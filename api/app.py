@@ -189,11 +189,10 @@ def _allowed_methods(app: FastAPI, scope) -> list[str]:
 def _body_limit(settings: Settings):
     """Largest body per request: uploads get the upload limit (plus multipart framing), the rest
     the JSON limit."""
-    upload = int(settings.max_upload_mb * 1024 * 1024) + 64 * 1024
-    other = settings.max_request_kb * 1024
-
     def limit_for(scope) -> int:
-        return upload if scope["method"] == "POST" and scope["path"].rstrip("/") == "/documents" else other
+        if scope["method"] == "POST" and scope["path"].rstrip("/") == "/documents":
+            return int(settings.max_upload_mb * 1024 * 1024) + 64 * 1024
+        return settings.max_request_kb * 1024
 
     return limit_for
 

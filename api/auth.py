@@ -46,13 +46,14 @@ class FailureLimiter:
 
 def check_key(credentials: HTTPAuthorizationCredentials | None, api_key: str, client: str,
               limiter: FailureLimiter) -> None:
-    """Raise 401 for a missing or wrong key, 429 once the client has failed too often."""
+    """Raise 401 for a missing or wrong key, 429 once the client has sent too many wrong keys."""
     wait = limiter.retry_after(client)
     if wait:
         raise HTTPException(429, f"too many failed API-key attempts; retry in {wait:.0f} s",
                             headers={"Retry-After": str(max(1, round(wait)))})
     token = credentials.credentials.strip() if credentials else ""
     if not hmac.compare_digest(token.encode(), api_key.encode()):
-        limiter.fail(client)
+        if credentials:  # a wrong key is a guess; a missing one is not
+            limiter.fail(client)
         raise HTTPException(401, "missing or wrong API key (Authorization: Bearer <key>)",
                             headers={"WWW-Authenticate": "Bearer"})

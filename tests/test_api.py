@@ -1,5 +1,8 @@
 """Every route through FastAPI's test client, with the real model and a real index."""
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -123,6 +126,29 @@ def test_upload_files(client):
     top = client.post("/search", json={"query": "okapi migration Chiapas", "top_k": 1}).json()["results"][0]
     assert top["doc_id"] == did and top["page"] == 1
     assert client.delete(f"/documents/{did}", headers=AUTH).status_code == 200
+    assert not (settings.index_dir / "uploads" / f"{did}.pdf").exists()  # the file goes with its document
+
+
+def test_odd_names_get_safe_ids(client):
+    long_name = "é" * 200 + ".txt"  # 400 bytes: longer than a file name may be
+    r = client.post("/documents", headers=AUTH, files={"file": (long_name, b"Tapirs crossed the Usumacinta river.", "text/plain")})
+    assert r.status_code == 201, r.text
+    ids = [r.json()["doc_id"]]
+    for title in (".", "/", "..", "..txt"):
+        r = client.post("/documents", headers=AUTH, json={"title": title, "text": f"A note titled {title!r}."})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["doc_id"])
+    assert len(set(ids)) == len(ids)
+    for doc_id in ids:
+        assert not doc_id.startswith(".") and "/" not in doc_id and len(doc_id.encode()) <= 120
+        assert client.get(f"/documents/{doc_id}").status_code == 200
+        assert client.delete(f"/documents/{doc_id}", headers=AUTH).status_code == 200
+
+
+def test_json_body_over_limit_is_413_before_parsing(client):
+    before = snapshot(client)
+    r = client.post("/search", json={"query": "cartels", "filters": {"doc_id": ["x" * 50] * 12_000}})
+    assert r.status_code == 413 and snapshot(client) == before
 
 
 @pytest.mark.parametrize("files,status", [
@@ -188,8 +214,38 @@ def test_openapi_docs(client):
 
 
 def test_protected_reads(tmp_path, embedder):
-    engine = engine_at(tmp_path, embedder, api_key=KEY, protect_reads=True)
+    engine = engine_at(tmp_path, embedder, api_key=KEY, protect_reads=True, auth_max_failures=5)
     with TestClient(create_app(engine=engine)) as c:
         assert c.post("/search", json={"query": "x"}).status_code == 401
         assert c.post("/search", json={"query": "x"}, headers=AUTH).status_code == 200
-        assert c.get("/health").status_code == 200
+        assert c.get("/health").status_code == 200 and c.get("/ready").status_code == 200
+        assert c.get("/").status_code == 200 and "rag-key" in c.get("/").text  # the page can hold a key
+        for path in ("/metrics", "/docs", "/openapi.json", "/stats", "/documents"):
+            assert c.get(path).status_code == 401, path
+            assert c.get(path, headers=AUTH).status_code == 200, path
+        schema = c.get("/openapi.json", headers=AUTH).json()
+        assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+        assert schema["paths"]["/search"]["post"]["security"] == [{"HTTPBearer": []}]
+        wrong = {"Authorization": "Bearer guess"}
+        statuses = [c.get("/stats", headers=wrong).status_code for _ in range(7)]
+        assert statuses[:3] == [401] * 3 and statuses[-1] == 429  # 5 failures a minute, with earlier ones
+        r = c.get("/stats", headers=AUTH)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1  # even the right key must wait
+
+
+def test_open_reads_declare_no_security(client):
+    schema = client.get("/openapi.json").json()
+    assert "security" not in schema["paths"]["/search"]["post"]
+    assert schema["paths"]["/documents"]["post"]["security"] == [{"HTTPBearer": []}]
+    assert "401" in schema["paths"]["/documents"]["post"]["responses"]
+    assert set(schema["paths"]["/documents"]["post"]["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+
+
+def test_protect_reads_without_a_key_refuses_to_start(tmp_path):
+    with pytest.raises(ValueError, match="RAG_API_KEY"):
+        create_app(Settings(index_dir=tmp_path, protect_reads=True))
+    env = {**os.environ, "RAG_PROTECT_READS": "true", "RAG_API_KEY": ""}
+    env.pop("RAG_API_KEY")
+    r = subprocess.run([sys.executable, "-m", "rag.cli", "serve", "--index-dir", str(tmp_path), "--port", "1"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "RAG_API_KEY" in r.stderr and "Traceback" not in r.stderr
