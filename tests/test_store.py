@@ -110,3 +110,48 @@ def test_same_title_twice_in_one_call_gets_two_documents(tmp_path, embedder):
     with pytest.raises(ValueError, match="given twice"):
         e.add_documents([NewDocument(title="X", text="a", doc_id="x"), NewDocument(title="Y", text="b", doc_id="x")])
     assert e.stats()["documents"] == 3
+
+
+def test_deleted_ids_are_never_handed_out_again(tmp_path, embedder):
+    engine = engine_at(tmp_path, embedder)
+    first = engine.add_documents([NewDocument(title="Note", text="Tapirs crossed the river at dawn.")])[0].doc_id
+    assert engine.delete_document(first)
+    second = engine.add_documents([NewDocument(title="Note", text="Tapirs crossed the river at dawn.")])[0].doc_id
+    assert second != first and not engine.delete_document(first)
+    assert engine.document(second) is not None
+
+
+def test_clean_up_removes_orphan_uploads_and_stale_vector_files(tmp_path, embedder):
+    engine = engine_at(tmp_path, embedder)
+    doc = engine.add_file_bytes(b"Okapis migrate through Chiapas in spring.", "okapi.txt")
+    kept = engine.uploads_dir / f"{doc.doc_id}.txt"
+    orphan = engine.uploads_dir / "crashed-upload.txt"  # what a kill -9 between file and commit leaves
+    orphan.write_text("never committed")
+    stale = tmp_path / "vectors-1.faiss.tmp"
+    stale.write_bytes(b"half written")
+    old = tmp_path / f"vectors-{engine.store.generation - 1}.faiss"
+    old.write_bytes(b"old generation")
+    removed = {p.name for p in engine.clean_up()}
+    assert removed == {orphan.name, stale.name, old.name}
+    assert kept.exists() and engine.search("okapi Chiapas", top_k=1).hits[0].chunk.doc_id == doc.doc_id
+
+
+def test_first_start_indexes_the_corpus_but_an_emptied_index_stays_empty(tmp_path, embedder):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Jaguars were counted in the Lacandon forest.")
+    engine = engine_at(tmp_path / "ix", embedder)
+    assert engine.index_if_empty([corpus]).added == 1
+    assert engine.delete_document("a")
+    assert engine.index_if_empty([corpus]) is None and engine.stats()["documents"] == 0
+
+
+def test_sync_commits_in_batches(tmp_path, embedder):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(5):
+        (corpus / f"d{i}.txt").write_text(f"Document {i} talks about border crossing number {i}. " * 20)
+    engine = engine_at(tmp_path / "ix", embedder, commit_chunks=1)
+    generation = engine.store.generation
+    report = engine.sync([corpus])
+    assert report.added == 5 and engine.store.generation - generation == 5  # one commit per document
