@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install serve index test reliability eval bench bench-txtai-env clean
+.PHONY: install serve index lint test reliability eval bench bench-txtai-env clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,7 +25,12 @@ serve: install
 index: install
 	$(BIN)/rag index
 
-test: install
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest
 
 # The full fault-injection runs (tests/reliability/; `make test` runs their short versions).

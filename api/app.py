@@ -1,4 +1,5 @@
 """The FastAPI app factory: loads (and on first start builds) the index in the background."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,10 +23,10 @@ from rag.errors import BadInputError, ConflictError, NotFoundError, RagError, Ti
 
 from .auth import FailureLimiter
 from .deps import require_read, require_write
-from .schemas import errors
 from .guard import ABANDONED, RequestGuard
 from .metrics import Metrics
 from .routes import documents, ops, search
+from .schemas import errors
 
 log = logging.getLogger("rag.api")
 STATIC = Path(__file__).parent / "static"
@@ -38,8 +39,7 @@ def _start_engine(app: FastAPI, settings: Settings) -> None:
         if settings.corpus_dir.is_dir():
             report = engine.index_if_empty([settings.corpus_dir])
             if report is not None:
-                log.info("empty index: indexed the bundled corpus %s: %s", settings.corpus_dir,
-                         json.dumps(report.to_dict()))
+                log.info("empty index: indexed the bundled corpus %s: %s", settings.corpus_dir, json.dumps(report.to_dict()))
         engine.clean_up()
         engine.embed_queries(["warm up"])
         engine.enable_batching()
@@ -82,12 +82,12 @@ class ObserveMiddleware:
             seconds = time.perf_counter() - t0
             self.metrics.observe(scope["method"], route, status, seconds)
             if log.isEnabledFor(logging.INFO):
-                log.info(json.dumps({"event": "request", "method": scope["method"], "route": route,
-                                     "status": status, "ms": round(seconds * 1000, 2)}))
+                log.info(
+                    json.dumps({"event": "request", "method": scope["method"], "route": route, "status": status, "ms": round(seconds * 1000, 2)})
+                )
 
 
-_STATUS = ((TimedOutError, 504), (UnavailableError, 503), (NotFoundError, 404), (ConflictError, 409),
-           (BadInputError, 400))
+_STATUS = ((TimedOutError, 504), (UnavailableError, 503), (NotFoundError, 404), (ConflictError, 409), (BadInputError, 400))
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -106,8 +106,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         yield
 
     # /docs and /openapi.json are routes of our own below, so they follow RAG_PROTECT_READS.
-    app = FastAPI(title="grounded-rag", version=__version__, lifespan=lifespan, docs_url=None, openapi_url=None,
-                  description="Ranked passages with exact provenance, cited extractive answers, LLM context.")
+    app = FastAPI(
+        title="grounded-rag",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        openapi_url=None,
+        description="Ranked passages with exact provenance, cited extractive answers, LLM context.",
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.ready = engine is not None
@@ -115,10 +121,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.metrics = metrics = Metrics()
     app.state.auth_limiter = FailureLimiter(settings.auth_max_failures)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-                           allow_headers=["*"])
-    app.add_middleware(RequestGuard, limit_for=_body_limit(settings),
-                       on_abandoned=lambda scope: metrics.abandoned.inc())
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(RequestGuard, limit_for=_body_limit(settings), on_abandoned=lambda scope: metrics.abandoned.inc())
     app.add_middleware(ObserveMiddleware, metrics=metrics)
 
     @app.exception_handler(RequestValidationError)
@@ -189,6 +193,7 @@ def _allowed_methods(app: FastAPI, scope) -> list[str]:
 def _body_limit(settings: Settings):
     """Largest body per request: uploads get the upload limit (plus multipart framing), the rest
     the JSON limit."""
+
     def limit_for(scope) -> int:
         if scope["method"] == "POST" and scope["path"].rstrip("/") == "/documents":
             return int(settings.max_upload_mb * 1024 * 1024) + 64 * 1024
@@ -200,6 +205,5 @@ def _body_limit(settings: Settings):
 def create_app_from_env() -> FastAPI:
     """The app with settings from ``RAG_*`` variables: what each `rag serve` worker process runs."""
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s",
-                        force=True)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", force=True)
     return create_app(settings)

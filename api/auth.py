@@ -1,4 +1,5 @@
 """API-key checks (Bearer, constant-time) with a per-client limit on failed attempts."""
+
 from __future__ import annotations
 
 import hmac
@@ -44,16 +45,13 @@ class FailureLimiter:
         return times
 
 
-def check_key(credentials: HTTPAuthorizationCredentials | None, api_key: str, client: str,
-              limiter: FailureLimiter) -> None:
+def check_key(credentials: HTTPAuthorizationCredentials | None, api_key: str, client: str, limiter: FailureLimiter) -> None:
     """Raise 401 for a missing or wrong key, 429 once the client has sent too many wrong keys."""
     wait = limiter.retry_after(client)
     if wait:
-        raise HTTPException(429, f"too many failed API-key attempts; retry in {wait:.0f} s",
-                            headers={"Retry-After": str(max(1, round(wait)))})
+        raise HTTPException(429, f"too many failed API-key attempts; retry in {wait:.0f} s", headers={"Retry-After": str(max(1, round(wait)))})
     token = credentials.credentials.strip() if credentials else ""
     if not hmac.compare_digest(token.encode(), api_key.encode()):
         if credentials:  # a wrong key is a guess; a missing one is not
             limiter.fail(client)
-        raise HTTPException(401, "missing or wrong API key (Authorization: Bearer <key>)",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, "missing or wrong API key (Authorization: Bearer <key>)", headers={"WWW-Authenticate": "Bearer"})

@@ -1,6 +1,7 @@
 """Dependencies: the engine (waits briefly while its worker starts, then 503) and API-key checks.
 
 They are ``async`` so that FastAPI runs them on the event loop instead of handing each to a thread."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,8 +34,7 @@ async def get_engine(request: Request) -> Engine:
         await asyncio.sleep(0.05)
     engine = getattr(state, "engine", None)
     if engine is None or not state.ready:
-        raise HTTPException(503, "index is still loading; retry when GET /ready answers 200",
-                            headers={"Retry-After": "2"})
+        raise HTTPException(503, "index is still loading; retry when GET /ready answers 200", headers={"Retry-After": "2"})
     return engine
 
 

@@ -1,12 +1,14 @@
 """ASGI middleware that protects a worker from its requests: body limits enforced while reading
 (before the app parses anything), and requests whose client disconnected are cancelled, so the
 model never works for someone who left."""
+
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -26,8 +28,7 @@ class RequestGuard:
     """``limit_for(scope)`` gives the largest body (bytes) a request may send; ``on_abandoned``
     is called for each request cancelled because its client went away."""
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[Scope], int],
-                 on_abandoned: Callable[[Scope], None] = lambda scope: None) -> None:
+    def __init__(self, app: ASGIApp, limit_for: Callable[[Scope], int], on_abandoned: Callable[[Scope], None] = lambda scope: None) -> None:
         self.app = app
         self.limit_for = limit_for
         self.on_abandoned = on_abandoned
@@ -69,26 +70,27 @@ class RequestGuard:
                 finished = True
             await send(message)
 
+        if task is None:  # not inside a task: nothing to cancel
+            return await self.app(scope, replay, send)
+        current: asyncio.Task = task
+
         async def watch() -> None:
             while (await receive())["type"] != "http.disconnect":
                 pass
             gone.set()
             if not finished:
-                task.cancel()
+                current.cancel()
 
-        if task is None:  # not inside a task: nothing to cancel
-            return await self.app(scope, replay, send)
         # Most requests finish in a few ms: only those still running after WATCH_AFTER_S get a watcher.
         watcher: list[asyncio.Future] = []
-        timer = asyncio.get_running_loop().call_later(
-            WATCH_AFTER_S, lambda: None if finished else watcher.append(asyncio.ensure_future(watch())))
+        timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, lambda: None if finished else watcher.append(asyncio.ensure_future(watch())))
         try:
             await self.app(scope, replay, tracked_send)
         except asyncio.CancelledError:
             if not (gone.is_set() and not finished):
                 raise
             if sys.version_info >= (3, 11):
-                task.uncancel()
+                current.uncancel()
             self.on_abandoned(scope)
         finally:
             timer.cancel()
@@ -124,7 +126,11 @@ def _content_length(scope: Scope) -> int | None:
 
 async def _reject(send: Send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -1,5 +1,6 @@
 """Prometheus metrics through prometheus-client. With several `rag serve` workers,
 PROMETHEUS_MULTIPROC_DIR (set by `rag serve`) makes one scrape of any worker see all of them."""
+
 from __future__ import annotations
 
 import os
@@ -23,18 +24,12 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("rag_requests", "HTTP requests by route and status.",
-                                ["method", "route", "status"], registry=r)
-        self.latency = Histogram("rag_request_seconds", "Request latency.", ["method", "route"],
-                                 buckets=BUCKETS, registry=r)
-        self.rejected = Counter("rag_rejected_requests", "Requests refused before any work, by reason.",
-                                ["reason"], registry=r)
-        self.timeouts = Counter("rag_timeouts", "Requests cut because the model did not answer in time.",
-                                registry=r)
-        self.abandoned = Counter("rag_abandoned_requests", "Requests cancelled because the client left.",
-                                 registry=r)
-        self.worker_starts = Counter("rag_worker_starts", "Server worker processes started (restarts included).",
-                                     registry=r)
+        self.requests = Counter("rag_requests", "HTTP requests by route and status.", ["method", "route", "status"], registry=r)
+        self.latency = Histogram("rag_request_seconds", "Request latency.", ["method", "route"], buckets=BUCKETS, registry=r)
+        self.rejected = Counter("rag_rejected_requests", "Requests refused before any work, by reason.", ["reason"], registry=r)
+        self.timeouts = Counter("rag_timeouts", "Requests cut because the model did not answer in time.", registry=r)
+        self.abandoned = Counter("rag_abandoned_requests", "Requests cancelled because the client left.", registry=r)
+        self.worker_starts = Counter("rag_worker_starts", "Server worker processes started (restarts included).", registry=r)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

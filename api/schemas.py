@@ -1,4 +1,5 @@
 """Request and response models of the HTTP API."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
@@ -9,8 +10,9 @@ from rag.filters import MAX_FIELDS, MAX_STRING, MAX_VALUES
 
 MAX_QUERY_CHARS = 2000
 # The schema says what the validator enforces, so generated clients (and schemathesis) agree with it.
-Query = Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S",
-                             description="Natural-language question or keywords (not blank).")]
+Query = Annotated[
+    str, Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S", description="Natural-language question or keywords (not blank).")
+]
 FilterScalar = Annotated[str, Field(max_length=MAX_STRING)] | float | bool
 
 
@@ -27,16 +29,21 @@ class FilterOps(BaseModel):
     contains: Annotated[str, Field(min_length=1, max_length=MAX_STRING)] = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
-    def _one_operator(self) -> "FilterOps":
+    def _one_operator(self) -> FilterOps:
         if not self.model_fields_set:
             raise ValueError("give at least one of gte, gt, lte, lt, contains")
         return self
 
 
 FilterValue = FilterScalar | Annotated[list[FilterScalar], Field(max_length=MAX_VALUES)] | FilterOps
-Filters = Annotated[dict[str, FilterValue], Field(
-    max_length=MAX_FIELDS, description='Field -> value (equality), list (any of), or operators; '
-    'e.g. {"year": {"gte": 2009}, "doc_id": ["a", "b"], "title": {"contains": "security"}}')]
+Filters = Annotated[
+    dict[str, FilterValue],
+    Field(
+        max_length=MAX_FIELDS,
+        description="Field -> value (equality), list (any of), or operators; "
+        'e.g. {"year": {"gte": 2009}, "doc_id": ["a", "b"], "title": {"contains": "security"}}',
+    ),
+]
 
 
 class _Filtered(BaseModel):
@@ -129,14 +136,24 @@ class Deleted(BaseModel):
     deleted: str
 
 
-UPLOAD_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"$ref": "#/components/schemas/DocumentIn"}},
-    "multipart/form-data": {"schema": {
-        "type": "object", "required": ["file"],
-        "properties": {"file": {"type": "string", "format": "binary",
-                                "description": "A .txt, .md, .html or .pdf file; a plain name."},
-                       "metadata": {"type": "string", "description": "A JSON object, e.g. {\"year\": 2024}."}}}},
-}}}
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/DocumentIn"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "A .txt, .md, .html or .pdf file; a plain name."},
+                        "metadata": {"type": "string", "description": 'A JSON object, e.g. {"year": 2024}.'},
+                    },
+                }
+            },
+        },
+    }
+}
 
 
 class Passage(BaseModel):
@@ -203,10 +220,14 @@ class ErrorResponse(BaseModel):
 
 
 _ERROR_TEXT = {
-    400: "Bad input (e.g. an unknown filter field).", 401: "Missing or wrong API key.",
-    404: "No such document or chunk.", 409: "Conflicts with the index's state.",
-    413: "Request body over the limit.", 415: "Unsupported media or file type.",
-    422: "Request does not match the schema.", 429: "Too many failed API-key attempts; see Retry-After.",
+    400: "Bad input (e.g. an unknown filter field).",
+    401: "Missing or wrong API key.",
+    404: "No such document or chunk.",
+    409: "Conflicts with the index's state.",
+    413: "Request body over the limit.",
+    415: "Unsupported media or file type.",
+    422: "Request does not match the schema.",
+    429: "Too many failed API-key attempts; see Retry-After.",
     503: "Loading, overloaded or the index is busy; see Retry-After.",
     504: "The model did not answer within the request timeout.",
 }

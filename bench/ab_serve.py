@@ -4,6 +4,7 @@ previous release), alternating in one run on the same machine, so the figures co
     git worktree add /tmp/base <commit>
     python bench/ab_serve.py --base-tree /tmp/base [--rounds 3] [--seconds 15]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,7 @@ def main() -> None:
     sides = {args.label: {"PYTHONPATH": str(args.base_tree.resolve())}, "this tree": {}}
     results: dict[str, dict[str, list[float]]] = {k: {"p50": [], "rps": [], "p99": [], "errors": []} for k in sides}
     for r in range(args.rounds):
-        for name in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
+        for name in list(sides) if r % 2 == 0 else list(sides)[::-1]:
             index = tmp / f"ix-{r}-{name.replace(' ', '_')}"
             shutil.copytree(tmp / "index", index)
             with Server(index, env=sides[name]) as s:
@@ -60,18 +61,17 @@ def main() -> None:
     shutil.rmtree(tmp)
     med = {k: {m: statistics.median(v) for m, v in res.items()} for k, res in results.items()}
     a, b = med[args.label], med["this tree"]
-    rows = [f"| {k} | {v['p50']:.1f} | {v['rps']:.0f} | {v['p99']:.0f} | {sum(results[k]['errors']):.0f} |"
-            for k, v in med.items()]
-    rows.append(f"| ratio this / {args.label} | {b['p50'] / a['p50']:.2f} | {b['rps'] / a['rps']:.2f} | "
-                f"{b['p99'] / a['p99']:.2f} | |")
-    md = (f"Default `rag serve` (all workers), seed corpus, hybrid `POST /search`. {args.rounds} rounds alternating the two "
-          f"sides; medians. One client: 300 distinct queries over one kept-alive connection. Load: wrk, 32 connections, "
-          f"{args.seconds:.0f} s, 500 distinct queries, after a 3 s warm-up.\n\n"
-          "| side | one-client p50 ms | 32 clients req/s | p99 ms | errors |\n| --- | --- | --- | --- | --- |\n"
-          + "\n".join(rows))
-    write_section("Default path A/B", md,
-                  f"python bench/ab_serve.py --base-tree <checkout of {args.label}> --rounds {args.rounds} "
-                  f"--seconds {args.seconds:.0f}")
+    rows = [f"| {k} | {v['p50']:.1f} | {v['rps']:.0f} | {v['p99']:.0f} | {sum(results[k]['errors']):.0f} |" for k, v in med.items()]
+    rows.append(f"| ratio this / {args.label} | {b['p50'] / a['p50']:.2f} | {b['rps'] / a['rps']:.2f} | {b['p99'] / a['p99']:.2f} | |")
+    md = (
+        f"Default `rag serve` (all workers), seed corpus, hybrid `POST /search`. {args.rounds} rounds alternating the two "
+        f"sides; medians. One client: 300 distinct queries over one kept-alive connection. Load: wrk, 32 connections, "
+        f"{args.seconds:.0f} s, 500 distinct queries, after a 3 s warm-up.\n\n"
+        "| side | one-client p50 ms | 32 clients req/s | p99 ms | errors |\n| --- | --- | --- | --- | --- |\n" + "\n".join(rows)
+    )
+    write_section(
+        "Default path A/B", md, f"python bench/ab_serve.py --base-tree <checkout of {args.label}> --rounds {args.rounds} --seconds {args.seconds:.0f}"
+    )
 
 
 if __name__ == "__main__":

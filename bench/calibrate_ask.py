@@ -4,6 +4,7 @@ share of each side at candidate thresholds.
 
     python bench/calibrate_ask.py ../shared/data/seed_qa_dev.jsonl bench/data/unanswerable.jsonl
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,7 @@ def main(answerable: str, unanswerable: str) -> None:
     for cov in (0.0, 0.5, 0.67, 1.0):
         for t in [i / 100 for i in range(30, 66, 5)]:
             ok = lambda x, c: x >= t and c >= cov  # noqa: E731
-            print(f"{t:>10.2f} {cov:>12.2f} {sum(ok(*p) for p in pos):>14}/{len(pos)} "
-                  f"{sum(not ok(*n) for n in neg):>15}/{len(neg)}")
+            print(f"{t:>10.2f} {cov:>12.2f} {sum(ok(*p) for p in pos):>14}/{len(pos)} {sum(not ok(*n) for n in neg):>15}/{len(neg)}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Helpers shared by the benchmark scripts: a real `rag serve`, percentiles, the report file."""
+
 from __future__ import annotations
 
 import http.client
@@ -47,9 +48,12 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--index-dir", str(index_dir), *args], env={**os.environ, **(env or {})},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [sys.executable, "-m", "rag.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port), "--index-dir", str(index_dir), *args],
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError("rag serve exited")
@@ -91,8 +95,7 @@ def write_section(name: str, markdown: str, command: str) -> None:
     """Replace (or add) the section ``name`` of docs/BENCHMARKS.md."""
     REPORT.parent.mkdir(exist_ok=True)
     text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n\nEach section: the command, the machine, the figures.\n"
-    body = (f"<!-- {name} -->\n## {name}\n\n`{command}` — {time.strftime('%Y-%m-%d')}, {machine()}\n\n"
-            f"{markdown.strip()}\n<!-- /{name} -->")
+    body = f"<!-- {name} -->\n## {name}\n\n`{command}` — {time.strftime('%Y-%m-%d')}, {machine()}\n\n{markdown.strip()}\n<!-- /{name} -->"
     pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: body, text) if pattern.search(text) else text.rstrip() + "\n\n" + body + "\n"
     REPORT.write_text(text)
@@ -100,12 +103,20 @@ def write_section(name: str, markdown: str, command: str) -> None:
 
 
 QUERIES = [
-    "When did Tillerson travel to Mexico City?", "Who declared the war on drug cartels?",
-    "Merida Initiative funding", "Mexican military human rights", "North American security perimeter",
-    "drug trafficking organizations violence", "Fox government foreign policy United Nations",
-    "What is the role of the Mexican navy?", "border security cooperation with Canada",
-    "Security and Prosperity Partnership", "Calderón deployment of the armed forces",
-    "Why are US-Mexico defense relations strained?", "NAFTA and security", "Posse comitatus",
+    "When did Tillerson travel to Mexico City?",
+    "Who declared the war on drug cartels?",
+    "Merida Initiative funding",
+    "Mexican military human rights",
+    "North American security perimeter",
+    "drug trafficking organizations violence",
+    "Fox government foreign policy United Nations",
+    "What is the role of the Mexican navy?",
+    "border security cooperation with Canada",
+    "Security and Prosperity Partnership",
+    "Calderón deployment of the armed forces",
+    "Why are US-Mexico defense relations strained?",
+    "NAFTA and security",
+    "Posse comitatus",
 ]
 
 

@@ -6,6 +6,7 @@ texts the index embedded; `SentenceTransformer.encode` (PyTorch, its default bat
 
     python bench/ingest.py [--scifact ../shared/data/scifact] [--scifact-docs 500] [--reps 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,8 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from common import ROOT, write_section
 
@@ -30,8 +31,7 @@ def ours(index_fn: Callable[[Engine], int], embedder: Embedder) -> tuple[float, 
     t0 = time.perf_counter()
     index_fn(engine)
     seconds = time.perf_counter() - t0
-    rows = engine.store._conn().execute(
-        "SELECT d.title, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id").fetchall()
+    rows = engine.store._conn().execute("SELECT d.title, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id").fetchall()
     shutil.rmtree(tmp)
     return seconds, [embed_text(t, c, engine.settings.embed_title) for t, c in rows]
 
@@ -50,8 +50,10 @@ def measure(label: str, index_fn: Callable[[Engine], int], embedder: Embedder, s
         best["runtime"] = min(best["runtime"], timed(lambda: embedder.encode(texts)))
         best["st"] = min(best["st"], timed(lambda: st_model.encode(texts, normalize_embeddings=True)))
     rate = {k: len(texts) / v for k, v in best.items()}
-    return (f"| {label} | {len(texts)} | {rate['ours']:.1f} | {rate['runtime']:.1f} | {rate['ours'] / rate['runtime']:.2f} "
-            f"| {rate['st']:.1f} | {rate['ours'] / rate['st']:.2f} |")
+    return (
+        f"| {label} | {len(texts)} | {rate['ours']:.1f} | {rate['runtime']:.1f} | {rate['ours'] / rate['runtime']:.2f} "
+        f"| {rate['st']:.1f} | {rate['ours'] / rate['st']:.2f} |"
+    )
 
 
 def scifact_docs(folder: Path, n: int) -> list[NewDocument]:
@@ -78,19 +80,18 @@ def main() -> None:
     embedder.encode(["warm up"])  # model load is not ingestion
     st_model = SentenceTransformer(resolve_model_path(settings.model), device="cpu")
     st_model.encode(["warm up"])
-    rows = [measure("seed corpus (5 papers)", lambda e: e.sync([ROOT / "corpus"]).chunks_embedded,
-                    embedder, st_model, args.reps)]
+    rows = [measure("seed corpus (5 papers)", lambda e: e.sync([ROOT / "corpus"]).chunks_embedded, embedder, st_model, args.reps)]
     if (args.scifact / "corpus.jsonl").exists():
         docs = scifact_docs(args.scifact, args.scifact_docs)
-        rows.append(measure(f"SciFact, first {len(docs)} abstracts", lambda e: len(e.add_documents(docs)),
-                            embedder, st_model, args.reps))
-    md = ("Chunks per second from reading files (seeds) or texts (SciFact) to a committed index (normalize, "
-          "chunk, embed, SQLite, FAISS), beside encoding exactly the texts the index embedded: with our ONNX "
-          f"encoder alone (raw runtime) and with `SentenceTransformer.encode` (raw ST, PyTorch). Passes interleaved, "
-          f"best of {args.reps} each.\n\n"
-          "| corpus | chunks | ours chunks/s | raw runtime chunks/s | ours ÷ runtime | raw ST chunks/s | ours ÷ ST |\n"
-          "| --- | --- | --- | --- | --- | --- | --- |\n"
-          + "\n".join(rows))
+        rows.append(measure(f"SciFact, first {len(docs)} abstracts", lambda e: len(e.add_documents(docs)), embedder, st_model, args.reps))
+    md = (
+        "Chunks per second from reading files (seeds) or texts (SciFact) to a committed index (normalize, "
+        "chunk, embed, SQLite, FAISS), beside encoding exactly the texts the index embedded: with our ONNX "
+        f"encoder alone (raw runtime) and with `SentenceTransformer.encode` (raw ST, PyTorch). Passes interleaved, "
+        f"best of {args.reps} each.\n\n"
+        "| corpus | chunks | ours chunks/s | raw runtime chunks/s | ours ÷ runtime | raw ST chunks/s | ours ÷ ST |\n"
+        "| --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows)
+    )
     write_section("Ingestion", md, f"python bench/ingest.py --scifact-docs {args.scifact_docs} --reps {args.reps}")
 
 

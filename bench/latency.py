@@ -1,7 +1,8 @@
 """Query latency over HTTP (one client, sequential) and cold start, against `rag serve` on the seeds.
 
-    python bench/latency.py [--n 500]
+python bench/latency.py [--n 500]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,10 +39,14 @@ def main() -> None:
                 lat.append((time.perf_counter() - t0) * 1000)
             rows.append(f"| POST /search ({mode}) | {args.n} | {percentile(lat, 50):.1f} | {percentile(lat, 95):.1f} | {percentile(lat, 99):.1f} |")
     shutil.rmtree(tmp)
-    md = (f"One client over one kept-alive connection, {len(queries)} distinct queries per mode (bench/common.py), "
-          "top_k 5, after a warm-up.\n\n| request | n | p50 ms | p95 ms | p99 ms |\n| --- | --- | --- | --- | --- |\n" + "\n".join(rows)
-          + f"\n\nCold start (process start to `GET /ready` = 200, index already built), 3 runs: "
-          + ", ".join(f"{x:.1f} s" for x in starts) + f" (median {sorted(starts)[1]:.1f} s).")
+    md = (
+        f"One client over one kept-alive connection, {len(queries)} distinct queries per mode (bench/common.py), "
+        "top_k 5, after a warm-up.\n\n| request | n | p50 ms | p95 ms | p99 ms |\n| --- | --- | --- | --- | --- |\n"
+        + "\n".join(rows)
+        + "\n\nCold start (process start to `GET /ready` = 200, index already built), 3 runs: "
+        + ", ".join(f"{x:.1f} s" for x in starts)
+        + f" (median {sorted(starts)[1]:.1f} s)."
+    )
     write_section("Query latency and cold start", md, f"python bench/latency.py --n {args.n}")
 
 

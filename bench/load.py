@@ -3,6 +3,7 @@ against `rag serve` on the seed corpus; falls back to an asyncio httpx client wi
 
     python bench/load.py [--seconds 30] [--clients 8 32 64]      # apt-get install wrk
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,12 @@ def _ms(value: str) -> float:
 
 
 def run_wrk(base: str, clients: int, seconds: float, script: Path) -> tuple[int, int, float, float]:
-    out = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "--timeout", "10s",
-                          "-s", str(script), base], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "--timeout", "10s", "-s", str(script), base],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     if not re.search(r"(?m)^\s+99%\s+\S+", out):
         raise RuntimeError(f"unexpected wrk output:\n{out}")
     n = int(re.search(r"(\d+) requests in", out).group(1))
@@ -65,6 +70,7 @@ async def run_httpx(base: str, clients: int, seconds: float, queries: list[str])
     errors = 0
     stop = time.perf_counter() + seconds
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+
         async def worker(w: int) -> None:
             nonlocal errors
             i = w
@@ -77,6 +83,7 @@ async def run_httpx(base: str, clients: int, seconds: float, queries: list[str])
                     errors += 1
                 lat.append((time.perf_counter() - t0) * 1000)
                 i += clients
+
         await asyncio.gather(*(worker(w) for w in range(clients)))
     return len(lat), errors, percentile(lat, 50), percentile(lat, 99)
 
@@ -102,27 +109,28 @@ def main() -> None:
 
     def row(label: str, name: str, clients: int, result: tuple[int, int, float, float]) -> str:
         n, errors, p50, p99 = result
-        return (f"| {label} | {name} | {clients} | {args.seconds:.0f} | {n} | {n / args.seconds:.0f} | {p50:.0f} | "
-                f"{p99:.0f} | {errors} |")
+        return f"| {label} | {name} | {clients} | {args.seconds:.0f} | {n} | {n / args.seconds:.0f} | {p50:.0f} | {p99:.0f} | {errors} |"
 
     rows = []
     workers = Settings().server_workers()
     for label, extra in ((f"{workers} (default)", ()), ("1", ("--workers", "1"))):
         with Server(tmp / "index", args=extra) as s:
             load(s.base, 32, 3)  # warm-up: every worker has loaded its model and filled its caches
-            for c in (args.clients if not extra else [32]):
+            for c in args.clients if not extra else [32]:
                 rows.append(row(label, "500 distinct", c, load(s.base, c, args.seconds)))
             if not extra:
                 rows.append(row(label, "14 short", 32, load(s.base, 32, args.seconds, "14 short")))
     shutil.rmtree(tmp)
     tool = "wrk -t2 --latency (2 threads)" if use_wrk else "an asyncio httpx client"
-    md = (f"Hybrid `POST /search`, top_k 5, against `rag serve` with its default {workers} worker processes and, for "
-          f"comparison, with one; load from {tool} on the same cores as the server, after a 3 s warm-up. Queries "
-          "rotate through a set: *500 distinct* (bench/common.py: questions and sentence openings) or *14 short* (the "
-          "hand-written ones); their lengths and costs are in the section \"Query cost by query set\". The query embedding is most of the "
-          "work, and its cost grows with length.\n\n"
-          "| workers | queries | clients | seconds | requests | req/s | p50 ms | p99 ms | errors |\n"
-          "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows))
+    md = (
+        f"Hybrid `POST /search`, top_k 5, against `rag serve` with its default {workers} worker processes and, for "
+        f"comparison, with one; load from {tool} on the same cores as the server, after a 3 s warm-up. Queries "
+        "rotate through a set: *500 distinct* (bench/common.py: questions and sentence openings) or *14 short* (the "
+        'hand-written ones); their lengths and costs are in the section "Query cost by query set". The query embedding is most of the '
+        "work, and its cost grows with length.\n\n"
+        "| workers | queries | clients | seconds | requests | req/s | p50 ms | p99 ms | errors |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows)
+    )
     write_section("Throughput under load", md, f"python bench/load.py --seconds {args.seconds:.0f}")
 
 

@@ -3,6 +3,7 @@
 
     python bench/onnx_int8.py [--scifact ../shared/data/scifact]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,7 +60,7 @@ def main() -> None:
 
         model = SentenceTransformer(str(folder), backend="onnx", device="cpu")
         export_dynamic_quantized_onnx_model(model, "avx2", str(folder))
-    texts = [p.read_text()[i:i + 900] for p in sorted((ROOT / "corpus").glob("*.txt")) for i in range(0, 9000, 900)]
+    texts = [p.read_text()[i : i + 900] for p in sorted((ROOT / "corpus").glob("*.txt")) for i in range(0, 9000, 900)]
     rows = []
     for label, name in (("fp32", "model.onnx"), ("int8 (dynamic, avx2)", INT8)):
         enc = OnnxEncoder(folder, file_name=name)
@@ -69,9 +70,13 @@ def main() -> None:
             continue
         ndcg, secs = quality(enc, args.scifact)
         rows.append(f"| {label} | {p50:.2f} | {rate:.1f} | {ndcg:.4f} | {secs:.0f} |")
-    md = ("| ONNX model | query p50 ms | passages/s (batch) | SciFact dense nDCG@10 | SciFact index+eval s |\n"
-          "| --- | --- | --- | --- | --- |\n" + "\n".join(rows)
-          + "\n\nint8 on both sides is within the 0.005 nDCG@10 rule, but fp32 stays the default: switching needs a re-index and an index-format change, and int8 speeds up only query embedding (see the summary at the top).")
+    md = (
+        "| ONNX model | query p50 ms | passages/s (batch) | SciFact dense nDCG@10 | SciFact index+eval s |\n"
+        "| --- | --- | --- | --- | --- |\n"
+        + "\n".join(rows)
+        + "\n\nint8 on both sides is within the 0.005 nDCG@10 rule, but fp32 stays the default: switching needs a re-index "
+        "and an index-format change, and int8 speeds up only query embedding (see the summary at the top)."
+    )
     write_section("ONNX fp32 versus int8", md, "python bench/onnx_int8.py" + (f" --fp32-ndcg {args.fp32_ndcg}" if args.fp32_ndcg else ""))
 
 

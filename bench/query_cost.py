@@ -5,6 +5,7 @@ workers run it under load), and the BM25 search alone.
 
     python bench/query_cost.py
 """
+
 from __future__ import annotations
 
 import shutil
@@ -27,7 +28,7 @@ def main() -> None:
         pieces = sum(engine.embedder.count_model_tokens(q) for q in queries) / len(queries)
         c0 = time.process_time()
         for i in range(0, len(queries), 8):
-            engine.embedder.encode(queries[i:i + 8])
+            engine.embedder.encode(queries[i : i + 8])
         embed_ms = (time.process_time() - c0) / len(queries) * 1000
         c0 = time.process_time()
         for q in queries:
@@ -35,8 +36,10 @@ def main() -> None:
         bm25_ms = (time.process_time() - c0) / len(queries) * 1000
         rows.append(f"| {name} | {pieces:.1f} | {embed_ms:.2f} | {bm25_ms:.2f} |")
     shutil.rmtree(tmp)
-    md = ("| queries | word pieces per query | embedding CPU ms per query (1 thread, batches of 8) | BM25 CPU ms |\n"
-          "| --- | --- | --- | --- |\n" + "\n".join(rows))
+    md = (
+        "| queries | word pieces per query | embedding CPU ms per query (1 thread, batches of 8) | BM25 CPU ms |\n"
+        "| --- | --- | --- | --- |\n" + "\n".join(rows)
+    )
     write_section("Query cost by query set", md, "python bench/query_cost.py")
 
 

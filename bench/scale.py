@@ -5,10 +5,10 @@ vectors would be an unrealistically hard case); queries are perturbed database v
 
     python bench/scale.py [--n 1000000] [--queries 200]
 """
+
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
 import faiss
@@ -25,7 +25,7 @@ def synthetic(n: int, dim: int, spread: float, seed: int = 0) -> np.ndarray:
     step = 100_000
     for s in range(0, n, step):
         m = min(step, n - s)
-        out[s:s + m] = centres[rng.integers(0, len(centres), m)] + spread * rng.standard_normal((m, dim)).astype("float32")
+        out[s : s + m] = centres[rng.integers(0, len(centres), m)] + spread * rng.standard_normal((m, dim)).astype("float32")
     faiss.normalize_L2(out)
     return out
 
@@ -82,12 +82,16 @@ def main() -> None:
     for nprobe in nprobes:
         ivf.nprobe = nprobe
         found, lat = timed_search(ivf, xq)
-        rows.append(f"| IVF-Flat nlist={nlist} nprobe={nprobe} | {build:.1f} | {mem:.0f} | {percentile(lat, 50):.2f} | "
-                    f"{percentile(lat, 95):.2f} | {recall(found, truth):.3f} |")
-    md = (f"{args.n:,} synthetic unit vectors of {dim} dimensions around 10,000 centres (spread {args.spread}), "
-          f"{args.queries} queries (perturbed database vectors), k=10, one query at a time.\n\n"
-          "| index | build s | memory MB | p50 search ms | p95 search ms | recall@10 vs exact |\n"
-          "| --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows))
+        rows.append(
+            f"| IVF-Flat nlist={nlist} nprobe={nprobe} | {build:.1f} | {mem:.0f} | {percentile(lat, 50):.2f} | "
+            f"{percentile(lat, 95):.2f} | {recall(found, truth):.3f} |"
+        )
+    md = (
+        f"{args.n:,} synthetic unit vectors of {dim} dimensions around 10,000 centres (spread {args.spread}), "
+        f"{args.queries} queries (perturbed database vectors), k=10, one query at a time.\n\n"
+        "| index | build s | memory MB | p50 search ms | p95 search ms | recall@10 vs exact |\n"
+        "| --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows)
+    )
     write_section("Scale: one million vectors", md, f"python bench/scale.py --n {args.n} --spread {args.spread}")
 
 

@@ -3,6 +3,7 @@ BM25 column weights. Dense and lexical candidate lists are computed once per BM2
 
     python bench/tune_fusion.py ../shared/data/scifact --split train
 """
+
 from __future__ import annotations
 
 import argparse

@@ -7,6 +7,7 @@ search, 14 queries x 20 rounds, each side warmed up first.
 
     python bench/vs_txtai.py [--txtai-python /tmp/txtai-venv/bin/python]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ from common import QUERIES, ROOT, percentile, write_section
 from rag import Engine, Settings
 from rag.embedding import resolve_model_path
 
-TXTAI_SIDE = r'''
+TXTAI_SIDE = r"""
 import json, sys, time
 from txtai import Embeddings
 data = json.load(open(sys.argv[1]))
@@ -39,7 +40,7 @@ for _ in range(data["rounds"]):
     for q in data["queries"]:
         t1 = time.perf_counter(); emb.search(q, 5); lat.append((time.perf_counter() - t1) * 1000)
 print(json.dumps({"load_s": load, "index_s": index_s, "lat": lat, "n": len(data["texts"])}))
-'''
+"""
 
 
 def ours_round(rounds: int) -> tuple[float, dict[str, float], list[str], str]:
@@ -69,12 +70,16 @@ def ours_round(rounds: int) -> tuple[float, dict[str, float], list[str], str]:
 def txtai_round(python: str, texts: list[str], rounds: int) -> dict:
     tmp = Path(tempfile.mkdtemp())
     spec = tmp / "job.json"
-    spec.write_text(json.dumps({"model": resolve_model_path(Settings().model), "texts": texts,
-                                "queries": QUERIES, "rounds": rounds}))
+    spec.write_text(json.dumps({"model": resolve_model_path(Settings().model), "texts": texts, "queries": QUERIES, "rounds": rounds}))
     script = tmp / "txtai_side.py"
     script.write_text(TXTAI_SIDE)
-    out = subprocess.run([python, str(script), str(spec)], capture_output=True, text=True,
-                         env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"}, check=True)
+    out = subprocess.run(
+        [python, str(script), str(spec)],
+        capture_output=True,
+        text=True,
+        env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
     shutil.rmtree(tmp)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -96,14 +101,16 @@ def main() -> None:
         theirs_p50.append(percentile(theirs["lat"], 50))
     oi, ti = min(ours_index), min(theirs_index)
     od, oh, td = (sorted(v)[len(v) // 2] for v in (ours_p50["dense"], ours_p50["hybrid"], theirs_p50))
-    md = (f"{len(texts)} passages of the seed corpus; same model files; ours: {backend} runtime, full pipeline from "
-          f"files (normalize, chunk, embed, SQLite + FTS5 + FAISS); txtai: its default (PyTorch), indexing our "
-          f"passages with content storage. Sides alternate, {args.reps} repetitions: best indexing time, median of "
-          f"the per-repetition query p50s ({len(QUERIES)} queries x {args.rounds} passes, after a warm-up).\n\n"
-          "| figure | ours | txtai | txtai ÷ ours |\n| --- | --- | --- | --- |\n"
-          f"| indexing s | {oi:.1f} | {ti:.1f} | {ti / oi:.2f} |\n"
-          f"| p50 query ms, dense | {od:.2f} | {td:.2f} | {td / od:.2f} |\n"
-          f"| p50 query ms, ours hybrid vs txtai dense | {oh:.2f} | {td:.2f} | {td / oh:.2f} |")
+    md = (
+        f"{len(texts)} passages of the seed corpus; same model files; ours: {backend} runtime, full pipeline from "
+        f"files (normalize, chunk, embed, SQLite + FTS5 + FAISS); txtai: its default (PyTorch), indexing our "
+        f"passages with content storage. Sides alternate, {args.reps} repetitions: best indexing time, median of "
+        f"the per-repetition query p50s ({len(QUERIES)} queries x {args.rounds} passes, after a warm-up).\n\n"
+        "| figure | ours | txtai | txtai ÷ ours |\n| --- | --- | --- | --- |\n"
+        f"| indexing s | {oi:.1f} | {ti:.1f} | {ti / oi:.2f} |\n"
+        f"| p50 query ms, dense | {od:.2f} | {td:.2f} | {td / od:.2f} |\n"
+        f"| p50 query ms, ours hybrid vs txtai dense | {oh:.2f} | {td:.2f} | {td / oh:.2f} |"
+    )
     write_section("Side by side with txtai", md, f"python bench/vs_txtai.py --reps {args.reps}")
 
 

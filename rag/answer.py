@@ -1,17 +1,16 @@
 """Extractive, cited answers and prompt-ready context blocks built from retrieved passages."""
-from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 
 from .highlight import stem
 from .lexical import STOPWORDS
-
 from .models import Hit
 from .normalize import point_lookup
 from .sentences import sentence_spans
@@ -33,9 +32,14 @@ class Answer:
     passages: list[Hit] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"question": self.question, "answer": self.answer, "grounded": self.grounded,
-                "score": round(self.score, 4), "citations": self.citations,
-                "passages": [h.to_dict() for h in self.passages]}
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "grounded": self.grounded,
+            "score": round(self.score, 4),
+            "citations": self.citations,
+            "passages": [h.to_dict() for h in self.passages],
+        }
 
 
 @dataclass
@@ -101,8 +105,16 @@ def best_sentences(question: str, hits: list[Hit], embed) -> list[tuple[float, _
     return rank_sentences(sents, embed([question] + [s.text for s in sents]) if sents else None)
 
 
-def compose(question: str, hits: list[Hit], ranked: list[tuple[float, _Sentence]], threshold: float,
-            line_points_of, min_coverage: float = 0.0, max_sentences: int = 2, margin: float = 0.08) -> Answer:
+def compose(
+    question: str,
+    hits: list[Hit],
+    ranked: list[tuple[float, _Sentence]],
+    threshold: float,
+    line_points_of,
+    min_coverage: float = 0.0,
+    max_sentences: int = 2,
+    margin: float = 0.08,
+) -> Answer:
     """Pick the best sentences above the threshold; cite each with its passage's marker.
 
     Refuses (grounded=False) when no sentence is similar enough to the question, or when the
@@ -119,13 +131,21 @@ def compose(question: str, hits: list[Hit], ranked: list[tuple[float, _Sentence]
         start, end = h.chunk.char_start + s.start, h.chunk.char_start + s.end
         points = line_points_of(h.chunk.doc_id)
         parts.append(f"{s.text} [{marker}]")
-        citations.append({
-            "marker": marker, "chunk_id": h.chunk.chunk_id, "doc_id": h.chunk.doc_id, "title": h.title,
-            "source": h.source, "text": s.text, "char_start": start, "char_end": end,
-            "line_start": point_lookup(points, start, h.chunk.line_start),
-            "line_end": point_lookup(points, end - 1, h.chunk.line_end),
-            "score": round(sc, 4),
-        })
+        citations.append(
+            {
+                "marker": marker,
+                "chunk_id": h.chunk.chunk_id,
+                "doc_id": h.chunk.doc_id,
+                "title": h.title,
+                "source": h.source,
+                "text": s.text,
+                "char_start": start,
+                "char_end": end,
+                "line_start": point_lookup(points, start, h.chunk.line_start),
+                "line_end": point_lookup(points, end - 1, h.chunk.line_end),
+                "score": round(sc, 4),
+            }
+        )
     return Answer(question, " ".join(parts), True, best, citations, hits)
 
 
@@ -148,7 +168,7 @@ def _block(n: int, h: Hit, text: str) -> str:
 
 def pack_context(hits: list[Hit], max_tokens: int) -> ContextBlock:
     """Add whole passages in rank order while they fit; the first one is cut to fit if it must."""
-    text, used = "", []
+    text, used = "", cast(list[Hit], [])
     for h in hits:
         block = _block(len(used) + 1, h, h.chunk.text)
         if count_tokens(text + block) <= max_tokens:

@@ -2,14 +2,15 @@
 
 The worker thread must outlive anything a caller does (cancel, time out, vanish): it only ever
 resolves futures it has claimed with ``set_running_or_notify_cancel``, and catches every error."""
+
 from __future__ import annotations
 
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Callable
 
 import numpy as np
 
@@ -27,8 +28,7 @@ class MicroBatcher:
 
     ``max_pending`` bounds the texts waiting in the queue (``submit`` raises QueueFullError beyond it)."""
 
-    def __init__(self, fn: Callable[[list[str]], np.ndarray], max_batch: int = 64, max_wait_ms: float = 0.0,
-                 max_pending: int = 4096) -> None:
+    def __init__(self, fn: Callable[[list[str]], np.ndarray], max_batch: int = 64, max_wait_ms: float = 0.0, max_pending: int = 4096) -> None:
         self.fn = fn
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000

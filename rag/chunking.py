@@ -1,10 +1,11 @@
 """Pack sentences into chunks under a token budget, with overlap, never over the model's limit."""
+
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .sentences import sentence_spans
 from .tokens import count_tokens
@@ -66,9 +67,11 @@ def _units(text: str, headings: list[tuple[int, int]], max_tokens: int) -> list[
 def _word_windows(text: str, start: int, end: int, max_tokens: int) -> list[tuple[int, int]]:
     """Break an over-long sentence at word boundaries."""
     words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[start:end])]
-    out, cur_s, cur_n, last_e = [], None, 0, None
+    out: list[tuple[int, int]] = []
+    cur_s: int | None = None
+    cur_n, last_e = 0, 0
     for ws, we in words:
-        n = count_tokens(text[start + ws:start + we]) + 1
+        n = count_tokens(text[start + ws : start + we]) + 1
         if cur_s is not None and cur_n + n > max_tokens:
             out.append((start + cur_s, start + last_e))
             cur_s, cur_n = None, 0
@@ -130,4 +133,4 @@ def _fit_model(text: str, group: list[_Unit], limits: ChunkLimits) -> list[tuple
 
 def _section(text: str, headings: list[tuple[int, int]], starts: list[int], pos: int) -> str:
     i = bisect_right(starts, pos) - 1
-    return text[headings[i][0]:headings[i][1]] if i >= 0 else ""
+    return text[headings[i][0] : headings[i][1]] if i >= 0 else ""

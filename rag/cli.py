@@ -1,4 +1,5 @@
 """The `rag` command: a thin shell over rag.Engine."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,9 @@ import logging
 import os
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .config import Settings
 from .retrieval import MODES
@@ -48,8 +50,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         _print_json(report.to_dict())
     else:
         print(f"indexed {', '.join(map(str, paths))} into {settings.index_dir}")
-        print(f"  added {report.added}, updated {report.updated}, removed {report.removed}, "
-              f"unchanged {report.unchanged}; chunks embedded {report.chunks_embedded}")
+        print(
+            f"  added {report.added}, updated {report.updated}, removed {report.removed}, "
+            f"unchanged {report.unchanged}; chunks embedded {report.chunks_embedded}"
+        )
         for s in report.skipped:
             print(f"  skipped (unsupported type): {s}")
         for e in report.errors:
@@ -82,8 +86,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rag", description="Grounded retrieval: index documents, search them "
-                                "with provenance, answer with citations.")
+    p = argparse.ArgumentParser(prog="rag", description="Grounded retrieval: index documents, search them with provenance, answer with citations.")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -130,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if getattr(args, "top_k", None) is not None and not 1 <= args.top_k <= 100:
         print("error: --top-k must be between 1 and 100", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
 """`rag eval DATASET`: the CLI shell over rag.evaluation."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,8 +1,10 @@
 """`rag serve` and `rag ask`: CLI shells over the service and rag.Engine."""
+
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -14,10 +16,17 @@ from .config import Settings
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "model": args.model,
-                                   "workers": args.workers,
-                                   "index_dir": Path(args.index_dir).resolve() if args.index_dir else None}.items()
-                 if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "host": args.host,
+            "port": args.port,
+            "model": args.model,
+            "workers": args.workers,
+            "index_dir": Path(args.index_dir).resolve() if args.index_dir else None,
+        }.items()
+        if v is not None
+    }
     settings = Settings(**overrides)
     problem = settings.service_problem()
     if problem:
@@ -32,9 +41,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="rag-metrics-") as metrics_dir:
         # Set before any worker imports prometheus_client: every worker then writes its counters here.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-        uvicorn.run("api.app:create_app_from_env", factory=True, host=settings.host, port=settings.port,
-                    workers=workers, log_level="warning", limit_concurrency=settings.max_concurrency, backlog=settings.backlog,
-                    timeout_graceful_shutdown=settings.shutdown_timeout_s)
+        uvicorn.run(
+            "api.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level="warning",
+            limit_concurrency=settings.max_concurrency,
+            backlog=settings.backlog,
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
+        )
     return 0
 
 

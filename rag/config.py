@@ -1,4 +1,5 @@
 """All settings in one place: environment variables prefixed ``RAG_``, overridable in code."""
+
 from __future__ import annotations
 
 import os
@@ -21,10 +22,8 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(default=PROJECT_ROOT / "corpus", description="Default corpus to index.")
     model: str = Field(default=BUNDLED_MODEL, description="sentence-transformers model name or path.")
     device: str = "cpu"
-    backend: Literal["onnx", "torch"] = Field(
-        default="onnx", description="Inference runtime; ONNX is exported once from the model, offline.")
-    model_cache: Path = Field(default=Path.home() / ".cache" / "grounded-rag",
-                              description="Where exported ONNX copies of models are kept.")
+    backend: Literal["onnx", "torch"] = Field(default="onnx", description="Inference runtime; ONNX is exported once from the model, offline.")
+    model_cache: Path = Field(default=Path.home() / ".cache" / "grounded-rag", description="Where exported ONNX copies of models are kept.")
     batch_size: int = Field(default=16, ge=1, description="Texts per model call; 16 beat 64 by ~15 % (docs/BENCHMARKS.md).")
     chunk_tokens: int = Field(default=160, ge=16, description="Chunk budget in cl100k tokens.")
     chunk_overlap: int = Field(default=32, ge=0, description="Overlap between chunks in cl100k tokens.")
@@ -54,8 +53,11 @@ class Settings(BaseSettings):
     write_timeout_s: float = Field(default=30.0, gt=0, description="Longest an API write waits for the index lock (then 503).")
     max_pending_texts: int = Field(default=2048, ge=1, description="Texts queued for the model before new searches get 503.")
     max_concurrency: int = Field(default=256, ge=1, description="Open requests per worker before new ones get 503.")
-    backlog: int = Field(default=256, ge=16, description="Connections waiting to be accepted; bounds the work "
-                         "left over from clients that gave up (docs/RELIABILITY.md).")
+    backlog: int = Field(
+        default=256,
+        ge=16,
+        description="Connections waiting to be accepted; bounds the work left over from clients that gave up (docs/RELIABILITY.md).",
+    )
     shutdown_timeout_s: float = Field(default=5.0, ge=0, description="Graceful shutdown bound: in-flight requests are cut after it.")
     auth_max_failures: int = Field(default=20, ge=1, description="Failed API-key attempts per client per minute before 429.")
     log_level: str = "INFO"

@@ -1,5 +1,6 @@
 """Sentence embeddings. The bundled all-MiniLM-L6-v2 loads from its package, offline; by default it
 runs through ONNX Runtime (exported once into a cache), with PyTorch sentence-transformers as fallback."""
+
 from __future__ import annotations
 
 import hashlib
@@ -42,15 +43,21 @@ class _TorchEncoder:
         return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                                 show_progress_bar=progress, convert_to_numpy=True)
+        return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=progress, convert_to_numpy=True)
 
 
 class Embedder:
     """Loads the model lazily, once; encodes L2-normalized float32 vectors."""
 
-    def __init__(self, model: str = BUNDLED_MODEL, device: str = "cpu", batch_size: int = 64,
-                 backend: str = "torch", cache_dir: Path | None = None, threads: int = 0) -> None:
+    def __init__(
+        self,
+        model: str = BUNDLED_MODEL,
+        device: str = "cpu",
+        batch_size: int = 64,
+        backend: str = "torch",
+        cache_dir: Path | None = None,
+        threads: int = 0,
+    ) -> None:
         self.model_name = model
         self.device = device
         self.batch_size = batch_size
@@ -61,10 +68,9 @@ class Embedder:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: "Settings") -> "Embedder":
+    def from_settings(cls, settings: Settings) -> Embedder:
         """The embedder ``settings`` describe (model, device, batch size, runtime, cache, threads)."""
-        return cls(settings.model, settings.device, settings.batch_size, settings.backend, settings.model_cache,
-                   settings.threads)
+        return cls(settings.model, settings.device, settings.batch_size, settings.backend, settings.model_cache, settings.threads)
 
     @property
     def impl(self):

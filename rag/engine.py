@@ -1,13 +1,15 @@
 """The facade: one object that indexes, searches and answers; the CLI and the API call only this."""
+
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import logging
 import time
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -41,8 +43,7 @@ class SearchResult:
     mode: str = "hybrid"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "mode": self.mode, "took_ms": round(self.took_ms, 2),
-                "results": [h.to_dict() for h in self.hits]}
+        return {"query": self.query, "mode": self.mode, "took_ms": round(self.took_ms, 2), "results": [h.to_dict() for h in self.hits]}
 
 
 @dataclass
@@ -65,8 +66,11 @@ class Engine:
         s = self.settings
         self.embedder = embedder or Embedder.from_settings(s)
         self.store = Store(s.index_dir, IndexSpec(s.model, s.chunk_tokens, s.chunk_overlap, s.embed_title))
-        self.retriever = Retriever(self.store, self.embed_queries, RetrievalParams(
-            candidates=s.candidates, fusion=s.fusion, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight))
+        self.retriever = Retriever(
+            self.store,
+            self.embed_queries,
+            RetrievalParams(candidates=s.candidates, fusion=s.fusion, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight),
+        )
         self._write_lock = IndexLock(self.store.dir / "write.lock")
         self._batcher: MicroBatcher | None = None
         self._docs_cache: tuple[int, list[dict[str, Any]]] | None = None
@@ -81,7 +85,7 @@ class Engine:
             return fut.result(timeout=self.settings.request_timeout_s)
         except concurrent.futures.TimeoutError:
             fut.cancel()
-            raise TimedOutError(f"the model did not embed the query within {self.settings.request_timeout_s:g} s")
+            raise TimedOutError(f"the model did not embed the query within {self.settings.request_timeout_s:g} s") from None
 
     def _start_embedding(self, queries: list[str]) -> asyncio.Future:
         """Start embedding ``queries`` at once (awaiting holds no thread); resolves to their vectors.
@@ -124,8 +128,7 @@ class Engine:
 
     def _limits(self) -> ChunkLimits:
         e = self.embedder
-        return ChunkLimits(self.settings.chunk_tokens, self.settings.chunk_overlap,
-                           e.count_model_tokens, e.max_seq_length)
+        return ChunkLimits(self.settings.chunk_tokens, self.settings.chunk_overlap, e.count_model_tokens, e.max_seq_length)
 
     # -- writes
     def sync(self, paths: Iterable[Path | str], progress: bool = False) -> SyncReport:
@@ -169,15 +172,24 @@ class Engine:
             limits = limits or self._limits()
             doc_id = old[0] if old else self._new_doc_id(doc_id_for(f.relative), key, taken)
             taken.add(doc_id)
-            prepared.append(prepare(doc_id, extracted, source=f.relative, sha256=sha, limits=limits,
-                                    embed_title=self.settings.embed_title,
-                                    title=f.metadata.get("title"), metadata=f.metadata, path=key))
+            prepared.append(
+                prepare(
+                    doc_id,
+                    extracted,
+                    source=f.relative,
+                    sha256=sha,
+                    limits=limits,
+                    embed_title=self.settings.embed_title,
+                    title=f.metadata.get("title"),
+                    metadata=f.metadata,
+                    path=key,
+                )
+            )
             if old:
                 report.updated += 1
             else:
                 report.added += 1
-        removed = [doc_id for path, (doc_id, _, _) in existing.items()
-                   if path not in seen and found.covers(path)]
+        removed = [doc_id for path, (doc_id, _, _) in existing.items() if path not in seen and found.covers(path)]
         report.removed = len(removed)
         report.chunks_embedded = self._write_in_batches(prepared, removed, progress)
         return report
@@ -199,7 +211,7 @@ class Engine:
                     batch, size = [], 0
         return embedded
 
-    def _new_doc_id(self, wanted: str, seed: str, taken: set[str] = frozenset()) -> str:
+    def _new_doc_id(self, wanted: str, seed: str, taken: Collection[str] = frozenset()) -> str:
         """``wanted``, or a variant of it (suffixed by a hash of ``seed``: the path or the text) that
         neither the index nor this batch (``taken``) uses."""
         candidates = [wanted, f"{wanted}-{sha256_bytes(seed.encode())[:8]}"]
@@ -220,9 +232,18 @@ class Engine:
                 text = d.text.replace("\r\n", "\n")
                 doc_id = d.doc_id or self._new_doc_id(doc_id_for(d.source or d.title or "document"), text, taken)
                 taken.add(doc_id)
-                prepared.append(prepare(doc_id, Extracted(text=text, title=d.title), source=d.source or doc_id,
-                                        sha256=sha256_bytes(text.encode()), limits=limits,
-                                        embed_title=self.settings.embed_title, title=d.title, metadata=d.metadata))
+                prepared.append(
+                    prepare(
+                        doc_id,
+                        Extracted(text=text, title=d.title),
+                        source=d.source or doc_id,
+                        sha256=sha256_bytes(text.encode()),
+                        limits=limits,
+                        embed_title=self.settings.embed_title,
+                        title=d.title,
+                        metadata=d.metadata,
+                    )
+                )
             self._write(prepared, [], progress)
         return [p.document for p in prepared]
 
@@ -235,9 +256,17 @@ class Engine:
             doc_id = self._new_doc_id(doc_id_for(filename), filename)
             dest_dir.mkdir(parents=True, exist_ok=True)
             dest = dest_dir / f"{doc_id}{Path(filename).suffix.lower()}"
-            prepared = prepare(doc_id, extracted, source=f"{UPLOADS}/{dest.name}", sha256=sha256_bytes(data),
-                               limits=self._limits(), embed_title=self.settings.embed_title,
-                               title=(metadata or {}).get("title"), metadata=metadata, path=None)
+            prepared = prepare(
+                doc_id,
+                extracted,
+                source=f"{UPLOADS}/{dest.name}",
+                sha256=sha256_bytes(data),
+                limits=self._limits(),
+                embed_title=self.settings.embed_title,
+                title=(metadata or {}).get("title"),
+                metadata=metadata,
+                path=None,
+            )
             tmp = dest.with_name(dest.name + ".tmp")
             tmp.write_bytes(data)
             tmp.replace(dest)
@@ -256,7 +285,7 @@ class Engine:
                 return False
             self.store.apply([doc_id], [], {})
             if doc["path"] is None and doc["source"].startswith(UPLOADS + "/"):
-                (self.uploads_dir / doc["source"][len(UPLOADS) + 1:]).unlink(missing_ok=True)
+                (self.uploads_dir / doc["source"][len(UPLOADS) + 1 :]).unlink(missing_ok=True)
         return True
 
     @property
@@ -269,7 +298,7 @@ class Engine:
         with self._write_lock:
             removed = self.store.remove_stale_files()
             if self.uploads_dir.is_dir():
-                known = {s[len(UPLOADS) + 1:] for s in self.store.sources() if s.startswith(UPLOADS + "/")}
+                known = {s[len(UPLOADS) + 1 :] for s in self.store.sources() if s.startswith(UPLOADS + "/")}
                 orphans = [p for p in self.uploads_dir.iterdir() if p.is_file() and p.name not in known]
                 for p in orphans:
                     p.unlink(missing_ok=True)
@@ -293,8 +322,9 @@ class Engine:
         return len(missing)
 
     # -- reads
-    def search(self, query: str, top_k: int = 5, mode: Mode = "hybrid",
-               filters: Filters | dict[str, Any] | None = None, highlights: bool = True) -> SearchResult:
+    def search(
+        self, query: str, top_k: int = 5, mode: Mode = "hybrid", filters: Filters | dict[str, Any] | None = None, highlights: bool = True
+    ) -> SearchResult:
         """Ranked passages for ``query``; raises BadInputError (FilterError) on bad input."""
         t0 = time.perf_counter()
         _check_mode(mode)
@@ -302,8 +332,9 @@ class Engine:
         hits = self.retriever.search(query, top_k, mode, allowed, highlights)
         return SearchResult(query, hits, (time.perf_counter() - t0) * 1000, mode)
 
-    async def asearch(self, query: str, top_k: int = 5, mode: Mode = "hybrid",
-                      filters: Filters | dict[str, Any] | None = None, highlights: bool = True) -> SearchResult:
+    async def asearch(
+        self, query: str, top_k: int = 5, mode: Mode = "hybrid", filters: Filters | dict[str, Any] | None = None, highlights: bool = True
+    ) -> SearchResult:
         """``search`` for an event loop: the BM25 search runs while the model embeds the query.
         Everything that depends only on the request is checked before any work is queued."""
         t0 = time.perf_counter()
@@ -368,16 +399,13 @@ class Engine:
         return self._compose(question, hits, rank_sentences(sents, vecs))
 
     def _compose(self, question: str, hits: list[Hit], ranked) -> Answer:
-        return compose(question, hits, ranked, self.settings.ask_threshold, self.store.line_points,
-                       self.settings.ask_min_coverage)
+        return compose(question, hits, ranked, self.settings.ask_threshold, self.store.line_points, self.settings.ask_min_coverage)
 
-    def context(self, query: str, max_tokens: int = 1000, top_k: int = 8,
-                filters: Filters | dict[str, Any] | None = None) -> ContextBlock:
+    def context(self, query: str, max_tokens: int = 1000, top_k: int = 8, filters: Filters | dict[str, Any] | None = None) -> ContextBlock:
         """Numbered passages for an LLM prompt, fitted within ``max_tokens`` cl100k tokens."""
         return pack_context(self.search(query, top_k=top_k, filters=filters).hits, max_tokens)
 
-    async def acontext(self, query: str, max_tokens: int = 1000, top_k: int = 8,
-                       filters: Filters | dict[str, Any] | None = None) -> ContextBlock:
+    async def acontext(self, query: str, max_tokens: int = 1000, top_k: int = 8, filters: Filters | dict[str, Any] | None = None) -> ContextBlock:
         """``context`` for an event loop."""
         return pack_context((await self.asearch(query, top_k=top_k, filters=filters)).hits, max_tokens)
 

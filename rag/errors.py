@@ -1,4 +1,5 @@
 """One error family for the library: callers (API, CLI) map each kind to a status or exit code."""
+
 from __future__ import annotations
 
 

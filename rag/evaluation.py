@@ -1,18 +1,21 @@
 """`rag eval`: retrieval quality on BEIR folders and on evidence-quote question files."""
+
 from __future__ import annotations
 
 import csv
 import json
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .engine import Engine, NewDocument
 from .ingest import doc_id_for, sha256_bytes
 from .metrics import evaluate, first_relevant_rank
 from .models import Hit
+from .retrieval import Mode
 
 REL = "__relevant__"
 DOC_DEPTH = 100
@@ -31,9 +34,14 @@ class EvalReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "split": self.split, "queries": self.queries,
-                "modes": {m: {k: round(v, 4) for k, v in s.items()} for m, s in self.modes.items()},
-                "timings": {k: round(v, 2) for k, v in self.timings.items()}, "notes": self.notes}
+        return {
+            "dataset": self.dataset,
+            "split": self.split,
+            "queries": self.queries,
+            "modes": {m: {k: round(v, 4) for k, v in s.items()} for m, s in self.modes.items()},
+            "timings": {k: round(v, 2) for k, v in self.timings.items()},
+            "notes": self.notes,
+        }
 
 
 class DatasetError(ValueError):
@@ -63,8 +71,10 @@ def load_beir(folder: Path, split: str) -> tuple[list[NewDocument], dict[str, st
             if len(row) >= 3 and row[2].lstrip("-").isdigit():
                 qrels.setdefault(row[0], {})[row[1]] = int(row[2])
     queries = {str(q["_id"]): q["text"] for q in _read_jsonl(folder / "queries.jsonl") if str(q["_id"]) in qrels}
-    docs = [NewDocument(title=d.get("title") or "", text=d.get("text") or "", doc_id=str(d["_id"]),
-                        source=f"corpus.jsonl#{d['_id']}") for d in _read_jsonl(folder / "corpus.jsonl")]
+    docs = [
+        NewDocument(title=d.get("title") or "", text=d.get("text") or "", doc_id=str(d["_id"]), source=f"corpus.jsonl#{d['_id']}")
+        for d in _read_jsonl(folder / "corpus.jsonl")
+    ]
     return docs, queries, qrels
 
 
@@ -82,7 +92,7 @@ def doc_ranking(hits: list[Hit], depth: int = DOC_DEPTH) -> list[str]:
     return list(dict.fromkeys(h.chunk.doc_id for h in hits))[:depth]
 
 
-def eval_beir(engine: Engine, folder: Path, split: str, modes: list[str], progress: bool = False) -> EvalReport:
+def eval_beir(engine: Engine, folder: Path, split: str, modes: list[Mode], progress: bool = False) -> EvalReport:
     t0 = time.perf_counter()
     docs, queries, qrels = load_beir(folder, split)
     added = ensure_indexed(engine, docs, progress)
@@ -92,8 +102,7 @@ def eval_beir(engine: Engine, folder: Path, split: str, modes: list[str], progre
     qids = list(queries)
     for mode in modes:
         t1 = time.perf_counter()
-        results = engine.retriever.search_many([queries[q] for q in qids], top_k=3 * DOC_DEPTH, mode=mode,
-                                               with_highlights=False)
+        results = engine.retriever.search_many([queries[q] for q in qids], top_k=3 * DOC_DEPTH, mode=mode, with_highlights=False)
         run = {q: doc_ranking(hits) for q, hits in zip(qids, results)}
         report.timings[f"{mode}_s"] = time.perf_counter() - t1
         report.modes[mode] = evaluate(run, {q: qrels[q] for q in qids})
@@ -110,7 +119,7 @@ def normalize_quote(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def eval_evidence(engine: Engine, path: Path, modes: list[str]) -> EvalReport:
+def eval_evidence(engine: Engine, path: Path, modes: list[Mode]) -> EvalReport:
     """Each question's hits are relevant when from its ``doc`` and holding an evidence quote.
 
     All relevant chunks count as one target, so Recall@k is success@k and nDCG has one ideal hit."""
@@ -123,8 +132,7 @@ def eval_evidence(engine: Engine, path: Path, modes: list[str]) -> EvalReport:
     qrels = {i: {REL: 1} for i in ids}
     for mode in modes:
         t1 = time.perf_counter()
-        results = engine.retriever.search_many([r["question"] for r in rows], top_k=DOC_DEPTH, mode=mode,
-                                               with_highlights=False)
+        results = engine.retriever.search_many([r["question"] for r in rows], top_k=DOC_DEPTH, mode=mode, with_highlights=False)
         run = {i: _mark_relevant(hits, r) for i, r, hits in zip(ids, rows, results)}
         report.timings[f"{mode}_s"] = time.perf_counter() - t1
         report.modes[mode] = evaluate(run, qrels)
@@ -143,11 +151,12 @@ def _mark_relevant(hits: list[Hit], row: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def run_eval(engine_for_beir, engine: Engine | None, dataset: Path, split: str, modes: list[str],
-             progress: bool = False) -> EvalReport:
+def run_eval(engine_for_beir, engine: Engine | None, dataset: Path, split: str, modes: list[Mode], progress: bool = False) -> EvalReport:
     """Pick the evaluation by the dataset's shape: a BEIR folder or an evidence .jsonl file."""
     if dataset.is_dir():
         return eval_beir(engine_for_beir(dataset), dataset, split, modes, progress)
     if dataset.is_file():
+        if engine is None:
+            raise DatasetError(f"{dataset} is an evidence file: it needs an engine over its corpus")
         return eval_evidence(engine, dataset, modes)
     raise DatasetError(f"no such dataset: {dataset}")

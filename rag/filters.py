@@ -2,10 +2,12 @@
 
 Filters are parsed into typed conditions before any work starts (``parse_filters``), with bounded
 size, so a bad or huge filter fails fast and matching stays cheap."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .errors import BadInputError
 
@@ -98,7 +100,7 @@ def _operators(field: str, ops: Mapping[str, Any]) -> Condition:
     if "contains" in ops:
         if not isinstance(ops["contains"], str) or not ops["contains"]:
             raise FilterError(f"filter {field!r}: contains needs a non-empty string")
-        contains = _scalar(field, ops["contains"]).casefold()
+        contains = str(_scalar(field, ops["contains"])).casefold()
     return Condition(field, ranges=tuple(ranges), contains=contains)
 
 

@@ -1,8 +1,9 @@
 """Fusion of several rankings: reciprocal rank fusion and z-score convex combination."""
+
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Hashable, Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
@@ -17,8 +18,9 @@ def rrf(rankings: Sequence[Sequence[Hashable]], k: int = 60, weights: Sequence[f
     return sorted(scores.items(), key=lambda kv: (-kv[1], str(kv[0])))
 
 
-def zscore_fusion(score_lists: Sequence[Sequence[tuple[Hashable, float]]],
-                  weights: Sequence[float] | None = None, limit: int | None = None) -> list[tuple[Hashable, float]]:
+def zscore_fusion(
+    score_lists: Sequence[Sequence[tuple[Hashable, float]]], weights: Sequence[float] | None = None, limit: int | None = None
+) -> list[tuple[Hashable, float]]:
     """Convex combination of per-query z-normalized scores; an item missing from a list gets that
     list's lowest normalized score. Beat RRF on SciFact train (docs/EVALUATION.md). Ties are broken
     by ``str(id)``; ``limit`` keeps only the best items."""

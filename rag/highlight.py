@@ -1,4 +1,5 @@
 """Sentence spans inside a passage that best match the query, for a front end to mark."""
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,7 @@ def stem(word: str) -> str:
 @lru_cache(maxsize=4096)
 def _sentence_stems(text: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
     # Passages repeat across queries; splitting and stemming them once takes most of the cost away.
-    return tuple((s, e, frozenset(stem(w) for w in _WORD.findall(text[s:e].lower())))
-                 for s, e in sentence_spans(text))
+    return tuple((s, e, frozenset(stem(w) for w in _WORD.findall(text[s:e].lower()))) for s, e in sentence_spans(text))
 
 
 def highlights(query: str, text: str, limit: int = 2) -> list[dict[str, Any]]:
@@ -44,5 +44,4 @@ def highlights(query: str, text: str, limit: int = 2) -> list[dict[str, Any]]:
         return []
     best = max(sc for sc, _, _ in scored)
     top = sorted([x for x in scored if x[0] >= 0.5 * best], reverse=True)[:limit]
-    return [{"start": s, "end": e, "text": text[s:e], "score": round(sc / best, 3)}
-            for sc, s, e in sorted(top, key=lambda x: x[1])]
+    return [{"start": s, "end": e, "text": text[s:e], "score": round(sc / best, 3)} for sc, s, e in sorted(top, key=lambda x: x[1])]

@@ -1,4 +1,5 @@
 """Turn extracted text into a Document and its Chunks with exact provenance."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,7 +33,7 @@ def doc_id_for(relative: str) -> str:
     stem = str(path.with_suffix("")) if path.name not in ("", ".", "..") else relative
     safe = re.sub(r"[^\w.\-]+", "_", stem.replace("/", "__").replace("\\", "__")).strip("_.") or "document"
     if len(safe.encode()) > MAX_ID_BYTES:
-        cut = safe.encode()[:MAX_ID_BYTES - 9].decode(errors="ignore").rstrip("_.-")
+        cut = safe.encode()[: MAX_ID_BYTES - 9].decode(errors="ignore").rstrip("_.-")
         safe = f"{cut}-{sha256_bytes(relative.encode())[:8]}"
     return safe
 
@@ -46,24 +47,50 @@ def embed_text(title: str, chunk: str, with_title: bool) -> str:
     return f"{title}\n{chunk}" if with_title and title else chunk
 
 
-def prepare(doc_id: str, extracted: Extracted, *, source: str, sha256: str, limits: ChunkLimits,
-            embed_title: bool, title: str | None = None, metadata: dict[str, Any] | None = None,
-            path: str | None = None) -> Prepared:
+def prepare(
+    doc_id: str,
+    extracted: Extracted,
+    *,
+    source: str,
+    sha256: str,
+    limits: ChunkLimits,
+    embed_title: bool,
+    title: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    path: str | None = None,
+) -> Prepared:
     """Normalize, chunk and map every chunk back to its source lines and page."""
     norm = normalize(extracted.text)
     title = (title or extracted.title or doc_id).strip()
     lines = line_points(extracted.text, norm.origin, extracted.line_points)
     pages = _page_points(norm.origin, extracted.page_points)
-    doc = Document(doc_id=doc_id, title=title, source=source, text=norm.text, sha256=sha256,
-                   metadata=dict(metadata or {}), path=path, line_points=lines, page_points=pages)
+    doc = Document(
+        doc_id=doc_id,
+        title=title,
+        source=source,
+        text=norm.text,
+        sha256=sha256,
+        metadata=dict(metadata or {}),
+        path=path,
+        line_points=lines,
+        page_points=pages,
+    )
     prefix = embed_text(title, "", embed_title)
-    spans = chunk_text(norm.text, norm.headings, ChunkLimits(
-        limits.max_tokens, limits.overlap_tokens, limits.model_len, limits.model_max, prefix))
+    spans = chunk_text(norm.text, norm.headings, ChunkLimits(limits.max_tokens, limits.overlap_tokens, limits.model_len, limits.model_max, prefix))
     chunks = [
-        Chunk(chunk_id=f"{doc_id}:{i}", doc_id=doc_id, ordinal=i, text=norm.text[s.start:s.end],
-              char_start=s.start, char_end=s.end, line_start=point_lookup(lines, s.start, 1),
-              line_end=point_lookup(lines, s.end - 1, 1), section=s.section, n_tokens=s.n_tokens,
-              page=point_lookup(pages, s.start) if pages else None)
+        Chunk(
+            chunk_id=f"{doc_id}:{i}",
+            doc_id=doc_id,
+            ordinal=i,
+            text=norm.text[s.start : s.end],
+            char_start=s.start,
+            char_end=s.end,
+            line_start=point_lookup(lines, s.start, 1),
+            line_end=point_lookup(lines, s.end - 1, 1),
+            section=s.section,
+            n_tokens=s.n_tokens,
+            page=point_lookup(pages, s.start) if pages else None,
+        )
         for i, s in enumerate(spans)
     ]
     return Prepared(doc, chunks, [embed_text(title, c.text, embed_title) for c in chunks])

@@ -1,13 +1,82 @@
 """Turn any user text into a safe FTS5 query: quoted terms joined by OR, never a syntax error."""
+
 from __future__ import annotations
 
 import re
 
-STOPWORDS = frozenset("""
-a an and are as at be been being but by can could did do does for from had has have how i if in into
-is it its of on or our she should so than that the their them then there these they this those to
-was we were what when where which while who whom why will with would you your he his her not no
-""".split())
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "being",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "our",
+        "she",
+        "should",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "he",
+        "his",
+        "her",
+        "not",
+        "no",
+    ]
+)  # noqa: E501
 MAX_TERMS = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -1,13 +1,14 @@
 """Read supported files into plain text, keeping where each character came from (line, page)."""
-from __future__ import annotations
 
-from .errors import BadInputError
+from __future__ import annotations
 
 import io
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+
+from .errors import BadInputError
 
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
 
@@ -95,8 +96,30 @@ def _load_pdf(data: bytes) -> Extracted:
     return Extracted(text=text, title=meta_title or _first_line_title(text), page_points=page_points)
 
 
-_BLOCK = {"p", "div", "br", "li", "tr", "section", "article", "header", "footer", "h1", "h2", "h3",
-          "h4", "h5", "h6", "ul", "ol", "table", "blockquote", "pre", "hr", "title"}
+_BLOCK = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "tr",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "table",
+    "blockquote",
+    "pre",
+    "hr",
+    "title",
+}
 _SKIP = {"script", "style", "noscript", "template", "svg"}
 
 

@@ -2,10 +2,11 @@
 
 Conventions follow trec_eval/ranx: linear gains for nDCG, MRR of the first relevant item,
 Recall = relevant retrieved / relevant judged. Ids judged 0 are not relevant."""
+
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 
 def _relevant(qrels: Mapping[str, int]) -> dict[str, int]:

@@ -1,4 +1,5 @@
 """Data model shared by every stage: documents, chunks, hits and reports."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -56,12 +57,23 @@ class Hit:
         """The public result shape shared by the CLI's --json and the HTTP API."""
         c = self.chunk
         return {
-            "rank": self.rank, "score": round(self.score, 6), "chunk_id": c.chunk_id,
-            "doc_id": c.doc_id, "title": self.title, "source": self.source, "section": c.section,
-            "text": c.text, "char_start": c.char_start, "char_end": c.char_end,
-            "line_start": c.line_start, "line_end": c.line_end, "page": c.page,
-            "dense_score": self.dense_score, "dense_rank": self.dense_rank,
-            "lexical_score": self.lexical_score, "lexical_rank": self.lexical_rank,
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "chunk_id": c.chunk_id,
+            "doc_id": c.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "section": c.section,
+            "text": c.text,
+            "char_start": c.char_start,
+            "char_end": c.char_end,
+            "line_start": c.line_start,
+            "line_end": c.line_end,
+            "page": c.page,
+            "dense_score": self.dense_score,
+            "dense_rank": self.dense_rank,
+            "lexical_score": self.lexical_score,
+            "lexical_rank": self.lexical_rank,
             "highlights": self.highlights,
         }
 

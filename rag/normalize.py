@@ -1,10 +1,12 @@
 """Repair PDF-extraction artifacts while keeping, for every output character, its source offset."""
+
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import overload
 
 SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹⁰"
 
@@ -69,10 +71,19 @@ def normalize(source: str) -> Normalized:
     text, origin = source, list(range(len(source)))
     heading_lines = {m.start() for m in _HEADING_MARK.finditer(source)}
     steps: list[tuple[re.Pattern, str, int]] = [
-        (_CONTROL, "", 0), (_FORMFEED, "\n\n", 0), (_HEADING_LINE, "\n\n", 1),
-        (_HEADING_MARK, "", 0), (_STARS, "", 0), (_SUPERSCRIPT, "", 0), (_FOOTNOTE, "", 0),
-        (_HYPHEN_LOWER, "", 0), (_HYPHEN_KEEP, "", 0), (_EDGE_SPACES, "", 0), (_PARA_BREAK, "\n\n", 0),
-        (_LINE_BREAK, " ", 0), (_SPACES, " ", 0),
+        (_CONTROL, "", 0),
+        (_FORMFEED, "\n\n", 0),
+        (_HEADING_LINE, "\n\n", 1),
+        (_HEADING_MARK, "", 0),
+        (_STARS, "", 0),
+        (_SUPERSCRIPT, "", 0),
+        (_FOOTNOTE, "", 0),
+        (_HYPHEN_LOWER, "", 0),
+        (_HYPHEN_KEEP, "", 0),
+        (_EDGE_SPACES, "", 0),
+        (_PARA_BREAK, "\n\n", 0),
+        (_LINE_BREAK, " ", 0),
+        (_SPACES, " ", 0),
     ]
     for pattern, repl, group in steps:
         text, origin = _rewrite(text, origin, pattern, repl, group)
@@ -117,10 +128,10 @@ _SMALL = {"a", "an", "and", "the", "of", "in", "on", "for", "to", "at", "by", "w
 
 def _looks_like_heading(para: str, source: str, origin: list[int], s: int, e: int) -> bool:
     """A short, single source line, capitalized like a title, not ending like a sentence."""
-    if len(para) > 90 or "\n" in source[origin[s]:origin[e - 1]]:
+    if len(para) > 90 or "\n" in source[origin[s] : origin[e - 1]]:
         return False
     words = para.split()
-    if not words or len(words) > 12 or not para[0].isupper() or para[-1] in ".,;:!)\"”’":
+    if not words or len(words) > 12 or not para[0].isupper() or para[-1] in '.,;:!)"”’':
         return False
     if re.search(r"\d{4}|https?://|@|,", para):
         return False
@@ -130,13 +141,17 @@ def _looks_like_heading(para: str, source: str, origin: list[int], s: int, e: in
     return bool(big) and sum(w[0].isupper() for w in big) >= 0.75 * len(big)
 
 
+@overload
+def point_lookup(points: list[tuple[int, int]], offset: int, default: int) -> int: ...
+@overload
+def point_lookup(points: list[tuple[int, int]], offset: int, default: None = None) -> int | None: ...
 def point_lookup(points: list[tuple[int, int]], offset: int, default: int | None = None) -> int | None:
     """Value of the last (offset, value) point at or before ``offset``."""
     i = bisect_right(points, (offset, float("inf"))) - 1
     return points[i][1] if i >= 0 else default
 
 
-def origin_points(origin: list[int], value_of: Callable[[int], int | None]) -> list[tuple[int, int]]:
+def origin_points(origin: list[int], value_of: Callable[[int], int]) -> list[tuple[int, int]]:
     """Compress a per-character origin map into (normalized offset, value) change points."""
     points: list[tuple[int, int]] = []
     last = None

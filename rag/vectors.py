@@ -1,4 +1,5 @@
 """Vector search behind a small protocol, so another backend can replace FAISS later."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ class VectorIndex(Protocol):
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
     def remove(self, ids: np.ndarray) -> None: ...
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
-    def copy(self) -> "VectorIndex": ...
+    def copy(self) -> VectorIndex: ...
     def save(self, path: Path) -> None: ...
 
 
@@ -64,7 +65,7 @@ class FaissIndex:
             return None
 
     @classmethod
-    def ivf(cls, dim: int, vectors: np.ndarray, ids: np.ndarray, nlist: int | None = None) -> "FaissIndex":
+    def ivf(cls, dim: int, vectors: np.ndarray, ids: np.ndarray, nlist: int | None = None) -> FaissIndex:
         """An IVF-Flat index trained on (a sample of) ``vectors``, holding all of them."""
         nlist = nlist or ivf_params(len(vectors))[0]
         quantizer = faiss.IndexFlatIP(dim)
@@ -76,7 +77,7 @@ class FaissIndex:
         out.add(ids, vectors)
         return out
 
-    def upgraded(self, threshold: int = APPROX_THRESHOLD) -> "FaissIndex":
+    def upgraded(self, threshold: int = APPROX_THRESHOLD) -> FaissIndex:
         """This index, or an IVF copy of it once it holds more than ``threshold`` vectors."""
         if self._ivf() is not None or self.ntotal <= threshold:
             return self
@@ -108,12 +109,11 @@ class FaissIndex:
         if allowed is not None:
             sel = faiss.IDSelectorBatch(np.asarray(allowed, dtype="int64"))
             ivf = self._ivf()
-            params = (faiss.SearchParametersIVF(sel=sel, nprobe=ivf.nprobe) if ivf is not None
-                      else faiss.SearchParameters(sel=sel))
+            params = faiss.SearchParametersIVF(sel=sel, nprobe=ivf.nprobe) if ivf is not None else faiss.SearchParameters(sel=sel)
         scores, ids = self.index.search(np.ascontiguousarray(queries, dtype="float32"), k, params=params)
         return scores, ids
 
-    def copy(self) -> "FaissIndex":
+    def copy(self) -> FaissIndex:
         return FaissIndex(self.dim, faiss.clone_index(self.index))
 
     def save(self, path: Path) -> None:
@@ -125,5 +125,5 @@ class FaissIndex:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: Path, dim: int) -> "FaissIndex":
+    def load(cls, path: Path, dim: int) -> FaissIndex:
         return cls(dim, faiss.read_index(str(path)))

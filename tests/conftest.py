@@ -1,4 +1,5 @@
 """Shared fixtures: the real bundled model, a temporary copy of the seed corpus, a built index."""
+
 from __future__ import annotations
 
 import shutil
@@ -16,16 +17,14 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 def make_pdf(pages: list[str]) -> bytes:
     """A minimal valid PDF with one text line per page (Helvetica), built by hand."""
-    objs = ["<< /Type /Catalog /Pages 2 0 R >>", None,
-            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    objs = ["<< /Type /Catalog /Pages 2 0 R >>", None, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
     kids = []
     for text in pages:
         esc = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
         stream = f"BT /F1 12 Tf 72 720 Td ({esc}) Tj ET"
         objs.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
         content = len(objs)
-        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R "
-                    f"/Resources << /Font << /F1 3 0 R >> >> >>")
+        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R /Resources << /Font << /F1 3 0 R >> >> >>")
         kids.append(f"{len(objs)} 0 R")
     objs[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
     out = b"%PDF-1.4\n"

@@ -1,4 +1,5 @@
 """What must hold for an index on disk after any crash: read straight from the files."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -18,14 +19,12 @@ def check_index(index_dir: Path) -> dict:
         chunks = q("SELECT COUNT(*) FROM chunks")[0][0]
         fts = q("SELECT COUNT(*) FROM chunks_fts")[0][0]
         assert fts == chunks, f"FTS rows {fts} != chunks {chunks}"
-        assert not q("SELECT path FROM documents WHERE path IS NOT NULL GROUP BY path HAVING COUNT(*) > 1"), \
-            "a file is indexed twice"
-        assert not q("SELECT c.id FROM chunks c LEFT JOIN documents d ON d.doc_id = c.doc_id WHERE d.doc_id IS NULL"), \
-            "chunks without a document"
-        assert not q("SELECT d.doc_id FROM documents d WHERE n_chunks != (SELECT COUNT(*) FROM chunks c "
-                     "WHERE c.doc_id = d.doc_id)"), "a document's chunk count is wrong"
-        assert not q("SELECT c.id FROM chunks c LEFT JOIN embeddings e ON e.key = c.embed_key WHERE e.key IS NULL"), \
-            "chunks without an embedding"
+        assert not q("SELECT path FROM documents WHERE path IS NOT NULL GROUP BY path HAVING COUNT(*) > 1"), "a file is indexed twice"
+        assert not q("SELECT c.id FROM chunks c LEFT JOIN documents d ON d.doc_id = c.doc_id WHERE d.doc_id IS NULL"), "chunks without a document"
+        assert not q("SELECT d.doc_id FROM documents d WHERE n_chunks != (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id)"), (
+            "a document's chunk count is wrong"
+        )
+        assert not q("SELECT c.id FROM chunks c LEFT JOIN embeddings e ON e.key = c.embed_key WHERE e.key IS NULL"), "chunks without an embedding"
         gen = int((q("SELECT value FROM meta WHERE key='generation'") or [("0",)])[0][0])
         rowids = sorted(r[0] for r in q("SELECT id FROM chunks"))
         sources = {r[0] for r in q("SELECT source FROM documents")}
@@ -39,14 +38,12 @@ def check_index(index_dir: Path) -> dict:
         vectors = int(index.ntotal)
         ids = sorted(faiss.vector_to_array(faiss.downcast_index(index).id_map).astype(np.int64).tolist())
         assert ids == rowids, f"vector ids ({vectors}) differ from chunk rows ({chunks})"
-    return {"generation": gen, "documents": docs, "chunks": chunks, "vectors": vectors, "fts": fts,
-            "sources": sources}
+    return {"generation": gen, "documents": docs, "chunks": chunks, "vectors": vectors, "fts": fts, "sources": sources}
 
 
 def stale_files(index_dir: Path, generation: int) -> list[str]:
     """Vector files other than the committed generation's, and half-written files."""
-    return sorted(p.name for p in Path(index_dir).glob("vectors-*")
-                  if p.name != f"vectors-{generation}.faiss")
+    return sorted(p.name for p in Path(index_dir).glob("vectors-*") if p.name != f"vectors-{generation}.faiss")
 
 
 def upload_files(index_dir: Path) -> set[str]:

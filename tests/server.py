@@ -1,6 +1,8 @@
 """A real `rag serve` process for tests: start, wait until ready, talk HTTP, stop or kill."""
+
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -9,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import http.client
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,9 @@ class Reply:
         return iter((self.status, self.body))
 
 
-def request(url: str, body: Any = None, *, method: str | None = None, headers: dict[str, str] | None = None,
-            timeout: float = 30, raw: bytes | None = None) -> Reply:
+def request(
+    url: str, body: Any = None, *, method: str | None = None, headers: dict[str, str] | None = None, timeout: float = 30, raw: bytes | None = None
+) -> Reply:
     """One HTTP request; JSON in and out. Raises OSError (socket.timeout included) on network errors.
     A server that answers early (413) and closes while the body is still being sent is read anyway."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
@@ -88,14 +90,30 @@ class Server:
         # A file, not a pipe: nobody reads a pipe while a test runs, and a full pipe blocks the server.
         self._log = tempfile.TemporaryFile()
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--index-dir", str(self.index_dir), "--workers", str(self.workers)],
-            env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "rag.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--index-dir",
+                str(self.index_dir),
+                "--workers",
+                str(self.workers),
+            ],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self.start().wait_ready()
 
     def __exit__(self, *exc) -> None:
@@ -107,7 +125,7 @@ class Server:
         text = self._log.read().decode(errors="replace")
         return text[-tail:] if tail else text
 
-    def wait_ready(self, timeout: float = 300) -> "Server":
+    def wait_ready(self, timeout: float = 300) -> Server:
         deadline = time.time() + timeout
         while time.time() < deadline:
             assert self.proc is not None and self.proc.poll() is None, f"rag serve exited:\n{self.log()}"

@@ -1,4 +1,5 @@
 """Every route through FastAPI's test client, with the real model and a real index."""
+
 import os
 import re
 import subprocess
@@ -48,7 +49,7 @@ def test_search_shape_and_highlights(client):
     assert top["doc_id"] == "001_e0cea56afaaf3c59" and top["line_start"] <= 6 <= top["line_end"]
     assert any("Tillerson" in h["text"] for h in top["highlights"])
     for h in top["highlights"]:
-        assert top["text"][h["start"]:h["end"]] == h["text"]
+        assert top["text"][h["start"] : h["end"]] == h["text"]
 
 
 def test_search_modes_and_filters(client):
@@ -67,11 +68,12 @@ def test_ask_grounded_with_citations(client):
         passage = a["passages"][c["marker"] - 1]
         assert c["doc_id"] == passage["doc_id"] and c["text"] in passage["text"]
         doc = client.get(f"/documents/{c['doc_id']}").json()
-        assert doc["text"][c["char_start"]:c["char_end"]] == c["text"]
+        assert doc["text"][c["char_start"] : c["char_end"]] == c["text"]
 
 
-@pytest.mark.parametrize("q", ["Which team won the 1998 FIFA World Cup final?",
-                               "What security measures did Claudia Sheinbaum announce after taking office in 2024?"])
+@pytest.mark.parametrize(
+    "q", ["Which team won the 1998 FIFA World Cup final?", "What security measures did Claudia Sheinbaum announce after taking office in 2024?"]
+)
 def test_ask_refuses_unanswerable(client, q):
     a = client.post("/ask", json={"question": q}).json()
     assert a["grounded"] is False and a["citations"] == [] and "do not answer" in a["answer"]
@@ -94,7 +96,7 @@ def test_documents_and_chunks(client):
     d = client.get("/documents/001_e0cea56afaaf3c59").json()
     assert d["title"] == "U.S. and Mexico’s Defense Policies" and d["metadata"]["year"] == 2017
     ch = client.get("/chunks/001_e0cea56afaaf3c59:0").json()
-    assert d["text"][ch["char_start"]:ch["char_end"]] == ch["text"]
+    assert d["text"][ch["char_start"] : ch["char_end"]] == ch["text"]
     assert client.get("/documents/nope").status_code == 404
     assert client.get("/chunks/nope:1").status_code == 404
 
@@ -151,13 +153,16 @@ def test_json_body_over_limit_is_413_before_parsing(client):
     assert r.status_code == 413 and snapshot(client) == before
 
 
-@pytest.mark.parametrize("files,status", [
-    ({"file": ("x.exe", b"MZ...", "application/octet-stream")}, 415),
-    ({"file": ("../etc/passwd.txt", b"hello", "text/plain")}, 400),
-    ({"file": ("dir/evil.txt", b"hello", "text/plain")}, 400),
-    ({"file": ("broken.pdf", b"%PDF-1.4 nope", "application/pdf")}, 422),
-    ({"file": ("junk.txt", bytes(range(256)) * 10, "text/plain")}, 422),
-])
+@pytest.mark.parametrize(
+    "files,status",
+    [
+        ({"file": ("x.exe", b"MZ...", "application/octet-stream")}, 415),
+        ({"file": ("../etc/passwd.txt", b"hello", "text/plain")}, 400),
+        ({"file": ("dir/evil.txt", b"hello", "text/plain")}, 400),
+        ({"file": ("broken.pdf", b"%PDF-1.4 nope", "application/pdf")}, 422),
+        ({"file": ("junk.txt", bytes(range(256)) * 10, "text/plain")}, 422),
+    ],
+)
 def test_bad_uploads_are_4xx_and_write_nothing(client, files, status):
     before = snapshot(client)
     r = client.post("/documents", files=files, headers=AUTH)
@@ -177,11 +182,20 @@ def test_upload_over_limit_is_413(client):
         settings.max_upload_mb = old
 
 
-@pytest.mark.parametrize("body", [
-    {"query": ""}, {"query": "   "}, {"query": "x" * 2001}, {"query": "ok", "top_k": 0},
-    {"query": "ok", "top_k": 101}, {"query": "ok", "filters": {"no_such_field": 1}}, {"top_k": 3},
-    {"query": "ok", "mode": "magic"}, {"query": "ok", "filters": {"year": {"between": 1}}},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": ""},
+        {"query": "   "},
+        {"query": "x" * 2001},
+        {"query": "ok", "top_k": 0},
+        {"query": "ok", "top_k": 101},
+        {"query": "ok", "filters": {"no_such_field": 1}},
+        {"top_k": 3},
+        {"query": "ok", "mode": "magic"},
+        {"query": "ok", "filters": {"year": {"between": 1}}},
+    ],
+)
 def test_bad_search_input_is_4xx(client, body):
     before = snapshot(client)
     r = client.post("/search", json=body)
@@ -201,8 +215,7 @@ def test_metrics_prometheus(client):
     text = client.get("/metrics").text
     assert "# TYPE rag_requests_total counter" in text
     assert 'rag_requests_total{method="POST",route="/search",status="200"}' in text
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for fam in text_string_to_metric_families(text) for s in fam.samples}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for fam in text_string_to_metric_families(text) for s in fam.samples}
     inf = ("rag_request_seconds_bucket", (("le", "+Inf"), ("method", "POST"), ("route", "/search")))
     assert samples[inf] >= 1
     assert samples[("rag_index_chunks", ())] > 100
@@ -246,6 +259,7 @@ def test_protect_reads_without_a_key_refuses_to_start(tmp_path):
         create_app(Settings(index_dir=tmp_path, protect_reads=True))
     env = {**os.environ, "RAG_PROTECT_READS": "true", "RAG_API_KEY": ""}
     env.pop("RAG_API_KEY")
-    r = subprocess.run([sys.executable, "-m", "rag.cli", "serve", "--index-dir", str(tmp_path), "--port", "1"],
-                       env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "serve", "--index-dir", str(tmp_path), "--port", "1"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 2 and "RAG_API_KEY" in r.stderr and "Traceback" not in r.stderr

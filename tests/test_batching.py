@@ -1,4 +1,5 @@
 """Query embeddings of concurrent requests share model calls (the server's async search path)."""
+
 import asyncio
 import threading
 import time
@@ -11,9 +12,16 @@ from rag.errors import TimedOutError
 from rag.filters import FilterError
 from tests.conftest import engine_at
 
-QUERIES = ["Merida Initiative funding", "Who declared the war on drug cartels?", "NAFTA and security",
-           "Mexican military human rights", "border security cooperation with Canada", "Posse comitatus",
-           "What is the role of the Mexican navy?", "Security and Prosperity Partnership"] * 2
+QUERIES = [
+    "Merida Initiative funding",
+    "Who declared the war on drug cartels?",
+    "NAFTA and security",
+    "Mexican military human rights",
+    "border security cooperation with Canada",
+    "Posse comitatus",
+    "What is the role of the Mexican navy?",
+    "Security and Prosperity Partnership",
+] * 2
 
 
 def test_batcher_futures_resolve_to_each_callers_rows():

@@ -4,7 +4,8 @@ from rag.sentences import sentence_spans
 from rag.tokens import count_tokens
 
 TEXT = normalize(
-    "# Intro\n\n" + " ".join(f"Sentence number {i} talks about the U.S. border and Dr. Smith." for i in range(40))
+    "# Intro\n\n"
+    + " ".join(f"Sentence number {i} talks about the U.S. border and Dr. Smith." for i in range(40))
     + "\n\n# Second Part\n\nShort closing words here. And one more."
 )
 
@@ -19,8 +20,8 @@ def test_chunks_are_sentence_aligned_and_within_budget():
     chunks = chunk_text(TEXT.text, TEXT.headings, ChunkLimits(max_tokens=60, overlap_tokens=20))
     assert len(chunks) > 3
     for c in chunks:
-        assert c.n_tokens == count_tokens(TEXT.text[c.start:c.end]) <= 60
-        assert TEXT.text[c.end - 1] in ".!?" or TEXT.text[c.start:c.end] in ("Intro", "Second Part")
+        assert c.n_tokens == count_tokens(TEXT.text[c.start : c.end]) <= 60
+        assert TEXT.text[c.end - 1] in ".!?" or TEXT.text[c.start : c.end] in ("Intro", "Second Part")
 
 
 def test_overlap_repeats_trailing_sentences():
@@ -35,14 +36,13 @@ def test_sections_follow_headings():
     chunks = chunk_text(TEXT.text, TEXT.headings, ChunkLimits(max_tokens=60, overlap_tokens=0))
     assert chunks[0].section == "Intro"
     assert chunks[-1].section == "Second Part"
-    assert TEXT.text[chunks[-1].start:].startswith("Second Part")
+    assert TEXT.text[chunks[-1].start :].startswith("Second Part")
 
 
 def test_model_limit_splits_chunks_the_budget_allows():
     words = lambda s: len(s.split()) + 2  # noqa: E731  (a word-count "tokenizer" with [CLS]/[SEP])
-    chunks = chunk_text(TEXT.text, TEXT.headings, ChunkLimits(max_tokens=200, overlap_tokens=0,
-                                                              model_len=words, model_max=30, prefix="T\n"))
-    assert all(words("T\n" + TEXT.text[c.start:c.end]) <= 30 for c in chunks)
+    chunks = chunk_text(TEXT.text, TEXT.headings, ChunkLimits(max_tokens=200, overlap_tokens=0, model_len=words, model_max=30, prefix="T\n"))
+    assert all(words("T\n" + TEXT.text[c.start : c.end]) <= 30 for c in chunks)
 
 
 def test_overlong_sentence_is_split_at_words():

@@ -1,4 +1,5 @@
 """The `rag` command as a user runs it."""
+
 import json
 import os
 import shutil
@@ -9,8 +10,7 @@ from tests.conftest import CORPUS
 
 
 def rag(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, **(env or {})})
+    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
 
 
 def test_index_and_search_json(tmp_path):
@@ -23,13 +23,25 @@ def test_index_and_search_json(tmp_path):
     summary = json.loads(p.stdout)
     assert set(summary) == {"added", "updated", "removed", "unchanged", "chunks_embedded", "skipped", "errors"}
     assert summary["added"] == 1 and summary["skipped"][0].endswith("notes.xyz")
-    p = rag("search", "When did Tillerson travel to Mexico City?", "--json", "--top-k", "3",
-            env={"RAG_INDEX_DIR": str(tmp_path / "ix")})
+    p = rag("search", "When did Tillerson travel to Mexico City?", "--json", "--top-k", "3", env={"RAG_INDEX_DIR": str(tmp_path / "ix")})
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     top = out["results"][0]
-    for key in ("rank", "score", "chunk_id", "doc_id", "title", "source", "section", "text",
-                "char_start", "char_end", "line_start", "line_end", "page"):
+    for key in (
+        "rank",
+        "score",
+        "chunk_id",
+        "doc_id",
+        "title",
+        "source",
+        "section",
+        "text",
+        "char_start",
+        "char_end",
+        "line_start",
+        "line_end",
+        "page",
+    ):
         assert key in top
     assert out["query"].startswith("When did") and len(out["results"]) == 3
     assert top["line_start"] <= 6 <= top["line_end"]

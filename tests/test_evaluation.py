@@ -30,9 +30,27 @@ def test_normalize_quote():
 
 def test_cli_eval_json_and_per_query(tmp_path):
     out = tmp_path / "pq.jsonl"
-    p = subprocess.run([sys.executable, "-m", "rag.cli", "eval", str(FIXTURES / "beir_mini"), "--mode", "dense",
-                        "--mode", "lexical", "--json", "--per-query", str(out), "--index-dir", str(tmp_path / "ix")],
-                       capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rag.cli",
+            "eval",
+            str(FIXTURES / "beir_mini"),
+            "--mode",
+            "dense",
+            "--mode",
+            "lexical",
+            "--json",
+            "--per-query",
+            str(out),
+            "--index-dir",
+            str(tmp_path / "ix"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr
     data = json.loads(p.stdout)
     assert data["dataset"] == "beir_mini" and data["split"] == "test" and data["queries"] == 4

@@ -32,11 +32,22 @@ def test_unknown_field_and_operator_are_errors():
         matching_documents({"year": {"between": 1}}, DOCS)
 
 
-@pytest.mark.parametrize("bad", [
-    [1, 2], "year", {"year": {"gte": "soon"}}, {"year": [[2009]]}, {"year": {"gte": {"gte": 1}}},
-    {"year": list(range(MAX_VALUES + 1))}, {f"f{i}": 1 for i in range(40)}, {"year": {}},
-    {"title": {"contains": ""}}, {"title": None}, {"title": "x" * 5000},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [1, 2],
+        "year",
+        {"year": {"gte": "soon"}},
+        {"year": [[2009]]},
+        {"year": {"gte": {"gte": 1}}},
+        {"year": list(range(MAX_VALUES + 1))},
+        {f"f{i}": 1 for i in range(40)},
+        {"year": {}},
+        {"title": {"contains": ""}},
+        {"title": None},
+        {"title": "x" * 5000},
+    ],
+)
 def test_malformed_filters_fail_before_matching(bad):
     with pytest.raises(FilterError):
         parse_filters(bad)

@@ -5,8 +5,31 @@ from rag.fusion import rrf
 from rag.lexical import fts_query, terms
 from tests.conftest import engine_at
 
-HOSTILE = ['"', "'", "(", ")", "AND", "NEAR(a b)", "*", "-", ":", "a:b", '"unterminated', "NOT OR AND",
-           "🚀", "?", "\x00", "\u202e", "title:foo", "col*umn", "^start", "{x}", "[]", "a - b", "NEAR(\"a\" AND) OR * -:\""]
+HOSTILE = [
+    '"',
+    "'",
+    "(",
+    ")",
+    "AND",
+    "NEAR(a b)",
+    "*",
+    "-",
+    ":",
+    "a:b",
+    '"unterminated',
+    "NOT OR AND",
+    "🚀",
+    "?",
+    "\x00",
+    "\u202e",
+    "title:foo",
+    "col*umn",
+    "^start",
+    "{x}",
+    "[]",
+    "a - b",
+    'NEAR("a" AND) OR * -:"',
+]
 
 
 def test_terms_drop_stopwords_unless_nothing_left():
@@ -29,7 +52,7 @@ def test_rrf_hand_computed():
     fused = dict(rrf([["a", "b"], ["b", "c"]], k=60))
     assert fused["b"] == pytest.approx(1 / 62 + 1 / 61)
     assert fused["a"] == pytest.approx(1 / 61)
-    assert list(dict(rrf([["a", "b"], ["b", "c"]], k=60))) [0] == "b"
+    assert list(dict(rrf([["a", "b"], ["b", "c"]], k=60)))[0] == "b"
 
 
 def test_zscore_fusion_hand_computed():

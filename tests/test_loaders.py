@@ -6,13 +6,15 @@ from tests.conftest import make_pdf
 
 
 def test_txt_and_markdown_titles():
-    assert load_bytes("\n\nFirst Line\nbody".encode(), "a.txt").title == "First Line"
-    assert load_bytes("# **Big Title**\n\ntext".encode(), "a.md").title == "Big Title"
+    assert load_bytes(b"\n\nFirst Line\nbody", "a.txt").title == "First Line"
+    assert load_bytes(b"# **Big Title**\n\ntext", "a.md").title == "Big Title"
 
 
 def test_html_visible_text_headings_and_source_lines():
-    html = ("<html><head><title>Page T</title><style>p{}</style></head>\n<body>\n"
-            "<h2>Section A</h2>\n<p>Alpha beta\ngamma.</p>\n<script>var x=1;</script>\n<p>Delta.</p></body></html>")
+    html = (
+        "<html><head><title>Page T</title><style>p{}</style></head>\n<body>\n"
+        "<h2>Section A</h2>\n<p>Alpha beta\ngamma.</p>\n<script>var x=1;</script>\n<p>Delta.</p></body></html>"
+    )
     ex = load_bytes(html.encode(), "x.html")
     assert ex.title == "Page T"
     n = normalize(ex.text)
@@ -31,12 +33,15 @@ def test_pdf_pages_are_kept():
     assert ex.text.index("Second") >= ex.page_points[1][0]
 
 
-@pytest.mark.parametrize("data,name,reason", [
-    (b"%PDF-1.4 garbage that is not a pdf", "bad.pdf", "cannot parse PDF"),
-    (bytes(range(256)) * 4, "junk.txt", "binary"),
-    ("caf\u00e9".encode("latin-1") + b" more", "latin.txt", "UTF-8"),
-    (b"text", "file.docx", "unsupported"),
-])
+@pytest.mark.parametrize(
+    "data,name,reason",
+    [
+        (b"%PDF-1.4 garbage that is not a pdf", "bad.pdf", "cannot parse PDF"),
+        (bytes(range(256)) * 4, "junk.txt", "binary"),
+        ("caf\u00e9".encode("latin-1") + b" more", "latin.txt", "UTF-8"),
+        (b"text", "file.docx", "unsupported"),
+    ],
+)
 def test_unreadable_files_raise_with_reason(data, name, reason):
     with pytest.raises(LoadError, match=reason):
         load_bytes(data, name)

@@ -37,9 +37,8 @@ def test_lock_excludes_other_threads_and_is_reusable(tmp_path):
 
 
 def _hold_with(lock: IndexLock, log_path, tag: str) -> None:
-    with lock:
-        with open(log_path, "a") as f:
-            f.write(f"{tag}+\n")
-            f.flush()
-            time.sleep(0.1)
-            f.write(f"{tag}-\n")
+    with lock, open(log_path, "a") as f:
+        f.write(f"{tag}+\n")
+        f.flush()
+        time.sleep(0.1)
+        f.write(f"{tag}-\n")

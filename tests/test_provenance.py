@@ -1,4 +1,5 @@
 """Every chunk of every seed document is the slice it claims, within the lines it claims."""
+
 import re
 
 from tests.conftest import CORPUS
@@ -24,9 +25,9 @@ def test_every_chunk_slice_and_lines(seed_index):
         lines = (CORPUS / doc.source).read_text(encoding="utf-8").split("\n")
         for i in range(d["n_chunks"]):
             chunk, _, _ = engine.chunk(f"{doc.doc_id}:{i}")
-            assert doc.text[chunk.char_start:chunk.char_end] == chunk.text
+            assert doc.text[chunk.char_start : chunk.char_end] == chunk.text
             assert 1 <= chunk.line_start <= chunk.line_end <= len(lines)
-            span = _norm("\n".join(lines[chunk.line_start - 1:chunk.line_end]))
+            span = _norm("\n".join(lines[chunk.line_start - 1 : chunk.line_end]))
             words = chunk.text.lower().split()
             assert words[0] in span and words[-1] in span, (chunk.chunk_id, words[0], words[-1])
             # the first word sits on the first claimed line, the last on the last

@@ -17,8 +17,8 @@ def test_no_overlapping_passages_in_results(seed_index):
         hits = engine.search(q, top_k=10).hits
         for i, a in enumerate(hits):
             doc = engine.document(a.chunk.doc_id)
-            assert doc.text[a.chunk.char_start:a.chunk.char_end] == a.chunk.text
-            for b in hits[i + 1:]:
+            assert doc.text[a.chunk.char_start : a.chunk.char_end] == a.chunk.text
+            for b in hits[i + 1 :]:
                 if a.chunk.doc_id == b.chunk.doc_id:
                     assert a.chunk.char_end <= b.chunk.char_start or b.chunk.char_end <= a.chunk.char_start
 
@@ -36,4 +36,4 @@ def test_highlights_point_at_the_answering_sentence():
     text = "Mexico has many states. Tillerson will travel to Mexico City in February. The weather is mild."
     hl = highlights("When did Tillerson travel to Mexico City?", text)
     assert hl[0]["text"] == "Tillerson will travel to Mexico City in February."
-    assert text[hl[0]["start"]:hl[0]["end"]] == hl[0]["text"]
+    assert text[hl[0]["start"] : hl[0]["end"]] == hl[0]["text"]

@@ -1,4 +1,5 @@
 """A real `rag serve` process on a free port, over HTTP; concurrency against the engine."""
+
 import shutil
 import threading
 import time
@@ -62,16 +63,15 @@ def test_workers_share_one_index_and_see_each_others_writes(tmp_path, seed_index
             ids = [r["doc_id"] for _, r in uploads]
             assert len(set(ids)) == 6
             for name, doc_id in zip(names, ids):
-                found = pool.map(lambda _: _get(base + "/search", {"query": f"pilot {name} tanker",
-                                                                    "top_k": 1})[1]["results"][0]["doc_id"], range(16))
+                found = pool.map(
+                    lambda _: _get(base + "/search", {"query": f"pilot {name} tanker", "top_k": 1})[1]["results"][0]["doc_id"], range(16)
+                )
                 assert set(found) == {doc_id}
             assert {r[1]["documents"] for r in pool.map(lambda _: _get(base + "/stats"), range(16))} == {11}
             for doc_id in ids:
                 assert _delete(base + f"/documents/{doc_id}") == 200
-            hits = pool.map(lambda _: _get(base + "/search", {"query": "harbour pilot tanker", "top_k": 3})[1],
-                            range(16))
-            assert all(h["doc_id"] != "Field_note" and not h["doc_id"].startswith("Field_note-")
-                       for r in hits for h in r["results"])
+            hits = pool.map(lambda _: _get(base + "/search", {"query": "harbour pilot tanker", "top_k": 3})[1], range(16))
+            assert all(h["doc_id"] != "Field_note" and not h["doc_id"].startswith("Field_note-") for r in hits for h in r["results"])
 
 
 def test_concurrent_searches_during_writes(tmp_path, embedder, seed_index):

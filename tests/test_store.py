@@ -103,9 +103,13 @@ def test_another_engines_writes_are_seen_and_built_on(tmp_path, embedder):
 
 def test_same_title_twice_in_one_call_gets_two_documents(tmp_path, embedder):
     e = engine_at(tmp_path, embedder)
-    docs = e.add_documents([NewDocument(title="Note", text="Border talks in Monterrey."),
-                            NewDocument(title="Note", text="Border talks in Monterrey."),
-                            NewDocument(title="Note", text="Trade talks in Ottawa.")])
+    docs = e.add_documents(
+        [
+            NewDocument(title="Note", text="Border talks in Monterrey."),
+            NewDocument(title="Note", text="Border talks in Monterrey."),
+            NewDocument(title="Note", text="Trade talks in Ottawa."),
+        ]
+    )
     assert len({d.doc_id for d in docs}) == 3 and e.stats()["documents"] == 3
     with pytest.raises(ValueError, match="given twice"):
         e.add_documents([NewDocument(title="X", text="a", doc_id="x"), NewDocument(title="Y", text="b", doc_id="x")])

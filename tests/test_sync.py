@@ -1,4 +1,5 @@
 """Incremental sync on a real folder with the real model."""
+
 import shutil
 
 from tests.conftest import CORPUS, engine_at, make_pdf

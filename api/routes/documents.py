@@ -1,19 +1,21 @@
 """Documents and chunks: list, read, upload (multipart or JSON), delete."""
+
 from __future__ import annotations
 
 import json
 from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile  # what request.form() returns (FastAPI's is a subclass)
 
 from rag import NewDocument
 from rag.loaders import SUPPORTED, LoadError
 
 from ..deps import EngineDep, SettingsDep
-from ..schemas import (UPLOAD_BODY, ChunkOut, Deleted, DocumentIn, DocumentList, DocumentOut, Uploaded,
-                       errors)
+from ..schemas import UPLOAD_BODY, ChunkOut, Deleted, DocumentIn, DocumentList, DocumentOut, Uploaded, errors
 
 router = APIRouter(tags=["documents"], responses=errors(503))  # reads
 writes = APIRouter(tags=["documents"], responses=errors(503))  # behind the API key when one is set
@@ -30,8 +32,7 @@ def get_document(doc_id: str, engine: EngineDep):
     doc = engine.document(doc_id)
     if doc is None:
         raise HTTPException(404, f"no document {doc_id!r}")
-    return {"doc_id": doc.doc_id, "title": doc.title, "source": doc.source, "metadata": doc.metadata,
-            "sha256": doc.sha256, "text": doc.text}
+    return {"doc_id": doc.doc_id, "title": doc.title, "source": doc.source, "metadata": doc.metadata, "sha256": doc.sha256, "text": doc.text}
 
 
 @router.get("/chunks/{chunk_id}", response_model=ChunkOut, responses=errors(404))
@@ -43,8 +44,7 @@ def get_chunk(chunk_id: str, engine: EngineDep):
     return {**chunk.__dict__, "title": title, "source": source}
 
 
-@writes.post("/documents", status_code=201, response_model=Uploaded, openapi_extra=UPLOAD_BODY,
-             responses=errors(400, 413, 415, 422))
+@writes.post("/documents", status_code=201, response_model=Uploaded, openapi_extra=UPLOAD_BODY, responses=errors(400, 413, 415, 422))
 async def upload(request: Request, engine: EngineDep, settings: SettingsDep):
     """A multipart file upload (field ``file``, optional JSON field ``metadata``) or a JSON document."""
     limit = int(settings.max_upload_mb * 1024 * 1024)
@@ -76,7 +76,7 @@ async def _upload_json(request: Request, engine, limit: int):
 async def _upload_file(request: Request, engine, settings, limit: int):
     form = await request.form()
     upload = form.get("file")
-    if upload is None or not hasattr(upload, "read"):
+    if not isinstance(upload, UploadFile):
         raise HTTPException(422, "multipart upload needs a 'file' field")
     name = upload.filename or ""
     if not name or PurePosixPath(name).name != name or PureWindowsPath(name).name != name or name in (".", ".."):
@@ -87,10 +87,11 @@ async def _upload_file(request: Request, engine, settings, limit: int):
     data = await upload.read(limit + 1)
     if len(data) > limit:
         raise HTTPException(413, f"upload larger than {settings.max_upload_mb:g} MB")
-    metadata = {}
-    if form.get("metadata"):
+    metadata: Any = {}
+    raw = form.get("metadata")
+    if raw:
         try:
-            metadata = json.loads(form["metadata"])
+            metadata = json.loads(raw if isinstance(raw, str) else await raw.read())
         except ValueError:
             metadata = None
         if not isinstance(metadata, dict):

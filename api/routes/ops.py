@@ -1,4 +1,5 @@
 """Health, readiness, statistics and Prometheus metrics."""
+
 from __future__ import annotations
 
 import os
@@ -18,12 +19,14 @@ protected = APIRouter(tags=["operations"])  # behind the read key when RAG_PROTE
 # health and ready are async and touch nothing but memory: they answer while every thread is busy.
 @router.get("/health", summary="Liveness: answers while the index is still loading")
 async def health(request: Request) -> dict[str, Any]:
-    return {"status": "ok", "ready": request.app.state.ready, "error": request.app.state.error,
-            "worker_pid": os.getpid()}
+    return {"status": "ok", "ready": request.app.state.ready, "error": request.app.state.error, "worker_pid": os.getpid()}
 
 
-@router.get("/ready", summary="200 once this worker can serve searches, else 503 with the reason",
-            responses={503: {"description": "Not ready; `error` says why."}})
+@router.get(
+    "/ready",
+    summary="200 once this worker can serve searches, else 503 with the reason",
+    responses={503: {"description": "Not ready; `error` says why."}},
+)
 async def ready(request: Request) -> dict[str, Any]:
     state = request.app.state
     problem = state.error if not state.ready else state.engine.health()
@@ -37,9 +40,12 @@ def stats(engine: EngineDep) -> dict[str, Any]:
     return engine.stats()
 
 
-@protected.get("/metrics", summary="Prometheus text: every worker's counters", response_class=Response,
-               responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                                "description": "Prometheus text format 0.0.4."}})
+@protected.get(
+    "/metrics",
+    summary="Prometheus text: every worker's counters",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format 0.0.4."}},
+)
 def metrics(request: Request) -> Response:
     state = request.app.state
     engine = getattr(state, "engine", None)

@@ -1,4 +1,5 @@
 """POST /search, /ask, /context."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter

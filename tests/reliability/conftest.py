@@ -1,5 +1,6 @@
 """Fault-injection suite: short by default (CI), full with RAG_RELIABILITY=long (`make reliability`).
 Figures go to stdout and, with RAG_RELIABILITY_REPORT=FILE, one JSON line each to FILE."""
+
 from __future__ import annotations
 
 import json

@@ -1,6 +1,7 @@
 """Writers and readers at once through different workers of one `rag serve`: every acknowledged
 upload is searchable on the next request, every acknowledged delete is gone, nothing else appears,
 and no stale file is left."""
+
 from __future__ import annotations
 
 import threading
@@ -79,8 +80,16 @@ def test_concurrent_writers_and_readers_see_exactly_the_acknowledged_writes(inde
             if not hits or hits[0]["doc_id"] != doc_id:
                 problems.append(f"{doc_id} lost")
         state = check_index(index_copy)
-    record("concurrent_writers", writers=4, readers=4, uploads=len(live) + len(deleted), deletes=len(deleted),
-           searches=reads[0], seconds=round(seconds, 1), problems=len(problems))
+    record(
+        "concurrent_writers",
+        writers=4,
+        readers=4,
+        uploads=len(live) + len(deleted),
+        deletes=len(deleted),
+        searches=reads[0],
+        seconds=round(seconds, 1),
+        problems=len(problems),
+    )
     assert not problems, problems[:10]
     assert counts == {base_docs + len(live)}
     assert set(live) <= listed and not (set(deleted) & listed)

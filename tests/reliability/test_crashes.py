@@ -1,6 +1,7 @@
 """kill -9 at seeded random moments: of `rag index` mid-run, and of `rag serve` during uploads.
 After each kill the index is old-or-new and consistent; a re-run embeds only what is missing;
 every acknowledged write survives a restart and nothing is left behind."""
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,7 @@ def test_kill_9_of_rag_index_then_rerun_embeds_only_the_rest(tmp_path):
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
     t0 = time.monotonic()
-    ref = json.loads(subprocess.run(_index_cmd(corpus, tmp_path / "ref"), env=_env(), check=True,
-                                    capture_output=True, text=True).stdout)
+    ref = json.loads(subprocess.run(_index_cmd(corpus, tmp_path / "ref"), env=_env(), check=True, capture_output=True, text=True).stdout)
     full_s = time.monotonic() - t0
     want = check_index(tmp_path / "ref")
     rng = random.Random(9)
@@ -53,26 +53,35 @@ def test_kill_9_of_rag_index_then_rerun_embeds_only_the_rest(tmp_path):
     for trial in range(scale(2, 20)):
         index = tmp_path / f"ix{trial}"
         at = rng.uniform(0.3, full_s)
-        proc = subprocess.Popen(_index_cmd(corpus, index), env=_env(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(_index_cmd(corpus, index), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(at)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         after_kill = check_index(index) if (index / "rag.sqlite").exists() else {"chunks": 0, "documents": 0}
         committed = _distinct_keys(index) if after_kill["chunks"] else 0
-        rerun = json.loads(subprocess.run(_index_cmd(corpus, index), env=_env(), check=True,
-                                          capture_output=True, text=True).stdout)
+        rerun = json.loads(subprocess.run(_index_cmd(corpus, index), env=_env(), check=True, capture_output=True, text=True).stdout)
         final = check_index(index)
-        trials.append({"kill_at_s": round(at, 2), "docs_kept": after_kill["documents"],
-                       "chunks_kept": after_kill["chunks"], "rerun_embedded": rerun["chunks_embedded"]})
+        trials.append(
+            {
+                "kill_at_s": round(at, 2),
+                "docs_kept": after_kill["documents"],
+                "chunks_kept": after_kill["chunks"],
+                "rerun_embedded": rerun["chunks_embedded"],
+            }
+        )
         assert rerun["added"] + rerun["unchanged"] == want["documents"] and not rerun["errors"]
         assert rerun["chunks_embedded"] == ref["chunks_embedded"] - committed, trials[-1]
-        assert (final["documents"], final["chunks"], final["vectors"]) == \
-            (want["documents"], want["chunks"], want["chunks"])
+        assert (final["documents"], final["chunks"], final["vectors"]) == (want["documents"], want["chunks"], want["chunks"])
         assert final["sources"] == want["sources"]
         assert stale_files(index, final["generation"]) == []
-    record("kill9_rag_index", trials=len(trials), full_run_s=round(full_s, 1),
-           partial=sum(0 < t["chunks_kept"] < want["chunks"] for t in trials), data_lost=0, runs=trials)
+    record(
+        "kill9_rag_index",
+        trials=len(trials),
+        full_run_s=round(full_s, 1),
+        partial=sum(0 < t["chunks_kept"] < want["chunks"] for t in trials),
+        data_lost=0,
+        runs=trials,
+    )
 
 
 def test_kill_9_of_rag_serve_during_uploads_keeps_every_acknowledged_write(index_copy):
@@ -97,8 +106,7 @@ def test_kill_9_of_rag_serve_during_uploads_keeps_every_acknowledged_write(index
                         r = _multipart(server, f"note {word}.txt", text)
                     if r.status == 201:
                         acked[r.body["doc_id"]] = word
-                        if n % 4 == 0 and server.call(f"/documents/{r.body['doc_id']}", method="DELETE",
-                                                      timeout=10).status == 200:
+                        if n % 4 == 0 and server.call(f"/documents/{r.body['doc_id']}", method="DELETE", timeout=10).status == 200:
                             deleted.add(r.body["doc_id"])
                 except OSError:
                     pass
@@ -131,7 +139,8 @@ def test_kill_9_of_rag_serve_during_uploads_keeps_every_acknowledged_write(index
 
 def _multipart(server: Server, name: str, text: str):
     boundary = "----ragtest7d3f"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-            f"Content-Type: text/plain\r\n\r\n{text}\r\n--{boundary}--\r\n").encode()
-    return server.call("/documents", raw=body, timeout=10,
-                       headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        f"Content-Type: text/plain\r\n\r\n{text}\r\n--{boundary}--\r\n"
+    ).encode()
+    return server.call("/documents", raw=body, timeout=10, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})

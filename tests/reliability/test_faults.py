@@ -1,5 +1,6 @@
 """Hostile and impatient clients against a real two-worker `rag serve`: afterwards every worker
 must still answer every search within a second, and SIGTERM must end the server promptly."""
+
 from __future__ import annotations
 
 import random
@@ -12,14 +13,20 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.reliability.conftest import record, scale
 from tests.server import Server, port_free, request, session_pids
 
-QUERIES = ["Who declared the war on drug cartels?", "Merida Initiative funding", "NAFTA and security",
-           "Mexican military human rights", "border security cooperation with Canada",
-           "When did Tillerson travel to Mexico City?", "role of the Mexican navy", "utility choppers"]
+QUERIES = [
+    "Who declared the war on drug cartels?",
+    "Merida Initiative funding",
+    "NAFTA and security",
+    "Mexican military human rights",
+    "border security cooperation with Canada",
+    "When did Tillerson travel to Mexico City?",
+    "role of the Mexican navy",
+    "utility choppers",
+]
 
 
 def _deep(levels: int) -> bytes:
-    return (b'{"query": "cartels", "filters": {"year": ' + b'{"gte": ' * levels + b"1"
-            + b"}" * levels + b"}}")
+    return b'{"query": "cartels", "filters": {"year": ' + b'{"gte": ' * levels + b"1" + b"}" * levels + b"}}"
 
 
 BAD_BODIES = [
@@ -48,12 +55,17 @@ def _bad_request(url: str, i: int) -> int:
     return request(url + route, raw=RAW_BAD[k - len(BAD_BODIES)], timeout=30).status
 
 
-MORE_BAD = [{"query": "cartels", "mode": "sideways"}, {"query": "cartels", "top_k": 0},
-            {"query": "cartels", "filters": {"year": {"gte": None}}}, {"query": "x" * 2001}]
+MORE_BAD = [
+    {"query": "cartels", "mode": "sideways"},
+    {"query": "cartels", "top_k": 0},
+    {"query": "cartels", "filters": {"year": {"gte": None}}},
+    {"query": "x" * 2001},
+]
 
 
 def _follow_up(server: Server, n: int = 200) -> dict:
     """``n`` searches from 8 clients; each must answer 200 within 1 s. Also every worker's /ready."""
+
     def one(i: int):
         try:
             r = server.call("/search", {"query": QUERIES[i % len(QUERIES)], "top_k": 5, "mode": "hybrid"}, timeout=1.0)
@@ -70,9 +82,14 @@ def _follow_up(server: Server, n: int = 200) -> dict:
         if len(ready) == server.workers:
             break
     ok = [s for st, s in results if st == 200]
-    return {"searches": n, "ok_within_1s": len(ok), "failed": n - len(ok),
-            "p50_ms": round(sorted(ok)[len(ok) // 2] * 1000, 1) if ok else None,
-            "max_ms": round(max(ok) * 1000, 1) if ok else None, "ready": ready}
+    return {
+        "searches": n,
+        "ok_within_1s": len(ok),
+        "failed": n - len(ok),
+        "p50_ms": round(sorted(ok)[len(ok) // 2] * 1000, 1) if ok else None,
+        "max_ms": round(max(ok) * 1000, 1) if ok else None,
+        "ready": ready,
+    }
 
 
 def _metric(server: Server, name: str) -> float:
@@ -106,8 +123,7 @@ def test_impatient_clients_then_every_worker_answers_and_sigterm_is_prompt(index
                 route = rng.choice(["/search", "/search", "/ask", "/context"])
                 key = "question" if route == "/ask" else "query"
                 try:
-                    server.call(route, {key: rng.choice(QUERIES) + f" {rng.randint(0, 10**6)}"},
-                                timeout=rng.uniform(0.005, 0.05))
+                    server.call(route, {key: rng.choice(QUERIES) + f" {rng.randint(0, 10**6)}"}, timeout=rng.uniform(0.005, 0.05))
                 except OSError:
                     pass
                 sent[0] += 1
@@ -130,8 +146,16 @@ def test_impatient_clients_then_every_worker_answers_and_sigterm_is_prompt(index
         left = session_pids(sid)
         for t in load:
             t.join()
-        record("impatient_clients", clients=64, seconds=seconds, requests=sent[0], abandoned=abandoned,
-               sigterm_exit_s=round(took, 2), orphans=len(left), **follow)
+        record(
+            "impatient_clients",
+            clients=64,
+            seconds=seconds,
+            requests=sent[0],
+            abandoned=abandoned,
+            sigterm_exit_s=round(took, 2),
+            orphans=len(left),
+            **follow,
+        )
         assert follow["failed"] == 0, follow
         assert set(follow["ready"].values()) == {200} and len(follow["ready"]) == 2, follow
         assert abandoned > 0

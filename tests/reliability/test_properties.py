@@ -1,6 +1,7 @@
 """Property tests on arbitrary Unicode (bidi controls, NUL, combining marks, emoji, huge words):
 normalization keeps a true map to the source, sentences and chunks are exact spans, every chunk
 knows its source lines, ids are safe file names, filters parse or fail cleanly."""
+
 from __future__ import annotations
 
 import json
@@ -17,12 +18,44 @@ from rag.sentences import sentence_spans
 from rag.tokens import count_tokens
 from tests.reliability.conftest import scale
 
-EXAMPLES = settings(max_examples=scale(60, 1500), deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+EXAMPLES = settings(max_examples=scale(60, 1500), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-SPECIAL = ["\x00", "\u202e", "\u202d", "\u2066", "\u200b", "\ufeff", "\u0301", "\u0338", "🚀", "👩‍👩‍👧",
-           "\U0001f1f2\U0001f1fd", "\f", "\r\n", "\n", "\n\n", "-\n", "**", "# ", "¹", "  ", "\t", ". ", "? ",
-           "Dr. ", "U.S. ", "1998", "ﬁ", "İ", "ß", "\u00a0", "\u3000", "漢字", "مرحبا", "שלום"]
+SPECIAL = [
+    "\x00",
+    "\u202e",
+    "\u202d",
+    "\u2066",
+    "\u200b",
+    "\ufeff",
+    "\u0301",
+    "\u0338",
+    "🚀",
+    "👩‍👩‍👧",
+    "\U0001f1f2\U0001f1fd",
+    "\f",
+    "\r\n",
+    "\n",
+    "\n\n",
+    "-\n",
+    "**",
+    "# ",
+    "¹",
+    "  ",
+    "\t",
+    ". ",
+    "? ",
+    "Dr. ",
+    "U.S. ",
+    "1998",
+    "ﬁ",
+    "İ",
+    "ß",
+    "\u00a0",
+    "\u3000",
+    "漢字",
+    "مرحبا",
+    "שלום",
+]
 WORD = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
 HUGE = st.integers(200, 3000).map(lambda n: "x" * n)
 PIECES = st.one_of(st.sampled_from(SPECIAL), WORD, st.just(" "), st.just("The Army said so. "), HUGE)
@@ -51,9 +84,11 @@ def test_sentences_are_ordered_exact_spans(text):
     assert all(e1 <= s2 for (_, e1), (s2, _) in zip(spans, spans[1:]))
 
 
-@settings(max_examples=scale(40, 800), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=scale(40, 800),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 @given(TEXT)
 def test_every_chunk_is_its_slice_and_knows_its_source_lines(embedder, source):
     limits = ChunkLimits(64, 16, embedder.count_model_tokens, embedder.max_seq_length)
@@ -61,7 +96,7 @@ def test_every_chunk_is_its_slice_and_knows_its_source_lines(embedder, source):
     doc, n_lines = p.document, source.count("\n") + 1
     covered = 0
     for c in p.chunks:
-        assert doc.text[c.char_start:c.char_end] == c.text and c.text.strip()
+        assert doc.text[c.char_start : c.char_end] == c.text and c.text.strip()
         assert 1 <= c.line_start <= c.line_end <= n_lines
         assert c.n_tokens == count_tokens(c.text)
         assert embedder.count_model_tokens(p.embed_texts[c.ordinal]) <= embedder.max_seq_length
@@ -81,9 +116,11 @@ def test_doc_ids_are_safe_file_names(name):
     assert all(ch.isalnum() or ch in "_.-" for ch in doc_id)
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=20),
-                    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
-                    max_leaves=30)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=30,
+)
 
 
 @EXAMPLES
