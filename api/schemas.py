@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rag.config import MAX_QUERY_CHARS
 from rag.filters import MAX_FIELDS, MAX_STRING, MAX_VALUES
 
-MAX_QUERY_CHARS = 2000
 # The schema says what the validator enforces, so generated clients (and schemathesis) agree with it.
 Query = Annotated[
     str, Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S", description="Natural-language question or keywords (not blank).")

@@ -31,7 +31,7 @@ def ours(index_fn: Callable[[Engine], int], embedder: Embedder) -> tuple[float, 
     t0 = time.perf_counter()
     index_fn(engine)
     seconds = time.perf_counter() - t0
-    rows = engine.store._conn().execute("SELECT d.title, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id").fetchall()
+    rows = [(v.title, v.chunk.text) for v in engine.chunks()]
     shutil.rmtree(tmp)
     return seconds, [embed_text(t, c, engine.settings.embed_title) for t, c in rows]
 

@@ -51,7 +51,7 @@ def ours_round(rounds: int) -> tuple[float, dict[str, float], list[str], str]:
     t0 = time.perf_counter()
     engine.sync([ROOT / "corpus"])
     index_s = time.perf_counter() - t0
-    texts = [r[0] for r in engine.store._conn().execute("SELECT text FROM chunks ORDER BY id")]
+    texts = [v.chunk.text for v in engine.chunks()]
     p50 = {}
     for mode in ("dense", "hybrid"):
         for q in QUERIES:

@@ -1,9 +1,44 @@
 """Grounded retrieval: index documents, search them with provenance, answer with citations."""
 
+from importlib.metadata import PackageNotFoundError, version
+
+from .answer import Answer, ContextBlock
 from .config import Settings
 from .engine import Engine, NewDocument, SearchResult
-from .models import Chunk, Document, Hit, SyncReport
+from .errors import BadInputError, ConflictError, NotFoundError, RagError, TimedOutError, UnavailableError
+from .filters import FilterError, Filters, parse_filters
+from .loaders import LoadError
+from .models import Chunk, ChunkView, Document, DocumentInfo, Hit, SyncReport
 from .store import IndexMismatchError
 
-__all__ = ["Engine", "Settings", "NewDocument", "SearchResult", "Chunk", "Document", "Hit", "SyncReport", "IndexMismatchError"]
-__version__ = "0.1.0"
+try:
+    __version__ = version("grounded-rag")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Answer",
+    "BadInputError",
+    "Chunk",
+    "ChunkView",
+    "ConflictError",
+    "ContextBlock",
+    "Document",
+    "DocumentInfo",
+    "Engine",
+    "FilterError",
+    "Filters",
+    "Hit",
+    "IndexMismatchError",
+    "LoadError",
+    "NewDocument",
+    "NotFoundError",
+    "RagError",
+    "SearchResult",
+    "Settings",
+    "SyncReport",
+    "TimedOutError",
+    "UnavailableError",
+    "__version__",
+    "parse_filters",
+]

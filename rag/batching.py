@@ -19,6 +19,9 @@ from .errors import UnavailableError
 log = logging.getLogger(__name__)
 
 
+_STOP: tuple[list[str], Future] = ([], Future())  # sentinel: the thread ends after the batch it is in
+
+
 class QueueFullError(UnavailableError):
     """Too many texts are already waiting for the model: the caller should shed the request."""
 
@@ -55,6 +58,10 @@ class MicroBatcher:
         self._queue.put((texts, fut))
         return fut
 
+    def close(self) -> None:
+        """Stop the thread once the work already queued is done."""
+        self._queue.put(_STOP)
+
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
@@ -67,12 +74,18 @@ class MicroBatcher:
     def _loop(self) -> None:
         while True:
             try:
-                self._run(self._next_batch())
+                items = self._next_batch()
+                stop = any(item is _STOP for item in items)
+                self._run([item for item in items if item is not _STOP])
+                if stop:
+                    return
             except BaseException:  # never let the thread die: every later request would hang
                 log.exception("embedding batcher: unexpected error (continuing)")
 
     def _next_batch(self) -> list[tuple[list[str], Future]]:
         items = [self._queue.get()]
+        if items[0] is _STOP:
+            return items
         n = len(items[0][0])
         # Take what is already waiting, without sleeping: a lone query runs at once, and
         # queries that arrive while the model is busy form the next batch by themselves.
@@ -80,6 +93,8 @@ class MicroBatcher:
             while n < self.max_batch:
                 item = self._queue.get_nowait() if self.max_wait <= 0 else self._queue.get(timeout=self.max_wait)
                 items.append(item)
+                if item is _STOP:
+                    break
                 n += len(item[0])
         except queue.Empty:
             pass

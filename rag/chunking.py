@@ -7,6 +7,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .config import CHUNK_OVERLAP, CHUNK_TOKENS
 from .sentences import sentence_spans
 from .tokens import count_tokens
 
@@ -25,8 +26,8 @@ class ChunkSpan:
 class ChunkLimits:
     """Budget in cl100k tokens and an optional hard limit measured with the model's tokenizer."""
 
-    max_tokens: int = 160
-    overlap_tokens: int = 32
+    max_tokens: int = CHUNK_TOKENS
+    overlap_tokens: int = CHUNK_OVERLAP
     model_len: Callable[[str], int] | None = None
     model_max: int | None = None
     prefix: str = ""

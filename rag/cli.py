@@ -8,11 +8,13 @@ import logging
 import os
 import sys
 import textwrap
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .config import Settings
+from .errors import BadInputError
 from .retrieval import MODES
 
 
@@ -63,7 +65,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     engine = _engine(args)
-    filters = json.loads(args.filter) if args.filter else None
+    try:
+        filters = json.loads(args.filter) if args.filter else None
+    except ValueError as e:
+        raise BadInputError(f"--filter is not JSON: {e}") from e
     result = engine.search(args.query, top_k=args.top_k, mode=args.mode, filters=filters)
     if args.json:
         _print_json(result.to_dict())
@@ -119,12 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_extra(sub, common: Callable) -> None:
-    """Commands whose modules are optional imports (eval, ask, serve)."""
-    for name in ("rag.cli_eval", "rag.cli_serve"):
-        try:
-            module = __import__(name, fromlist=["register"])
-        except ImportError:
-            continue
+    """Commands kept in their own modules (eval, ask, serve). A broken import is a bug: it must show,
+    not silently remove the commands."""
+    from . import cli_eval, cli_serve
+
+    for module in (cli_eval, cli_serve):
         module.register(sub, common)
 
 
@@ -137,13 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "top_k", None) is not None and not 1 <= args.top_k <= 100:
         print("error: --top-k must be between 1 and 100", file=sys.stderr)
         return 2
-    from .store import IndexMismatchError
+    from .errors import RagError
 
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, RuntimeError, OSError, IndexMismatchError) as e:  # FilterError, bad JSON, ...
+    except RagError as e:  # anything else is a bug and keeps its traceback
+        if args.verbose:
+            traceback.print_exc()
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -10,6 +10,18 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
+# Defaults shared by Settings and by the parts that can be built without it (RetrievalParams,
+# ChunkLimits, Embedder): one value each, here.
+BATCH_SIZE = 16  # beat 64 by ~15 % on 2 cores (docs/BENCHMARKS.md)
+BACKEND: Literal["onnx", "torch"] = "onnx"
+CHUNK_TOKENS = 160
+CHUNK_OVERLAP = 32
+CANDIDATES = 100
+FUSION: Literal["zscore", "rrf"] = "zscore"  # tuned on SciFact train (bench/tune_fusion.py, docs/EVALUATION.md)
+RRF_K = 60
+DENSE_WEIGHT = 0.6
+LEXICAL_WEIGHT = 0.4
+MAX_QUERY_CHARS = 2000
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -22,19 +34,19 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(default=PROJECT_ROOT / "corpus", description="Default corpus to index.")
     model: str = Field(default=BUNDLED_MODEL, description="sentence-transformers model name or path.")
     device: str = "cpu"
-    backend: Literal["onnx", "torch"] = Field(default="onnx", description="Inference runtime; ONNX is exported once from the model, offline.")
+    backend: Literal["onnx", "torch"] = Field(default=BACKEND, description="Inference runtime; ONNX is exported once from the model, offline.")
     model_cache: Path = Field(default=Path.home() / ".cache" / "grounded-rag", description="Where exported ONNX copies of models are kept.")
-    batch_size: int = Field(default=16, ge=1, description="Texts per model call; 16 beat 64 by ~15 % (docs/BENCHMARKS.md).")
-    chunk_tokens: int = Field(default=160, ge=16, description="Chunk budget in cl100k tokens.")
-    chunk_overlap: int = Field(default=32, ge=0, description="Overlap between chunks in cl100k tokens.")
+    batch_size: int = Field(default=BATCH_SIZE, ge=1, description="Texts per model call; 16 beat 64 by ~15 % (docs/BENCHMARKS.md).")
+    chunk_tokens: int = Field(default=CHUNK_TOKENS, ge=16, description="Chunk budget in cl100k tokens.")
+    chunk_overlap: int = Field(default=CHUNK_OVERLAP, ge=0, description="Overlap between chunks in cl100k tokens.")
     commit_chunks: int = Field(default=512, ge=1, description="`rag index` commits every this many chunks (a killed run resumes).")
     embed_title: bool = Field(default=True, description="Prefix the document title when embedding a chunk.")
-    # Hybrid fusion, tuned on SciFact train (bench/tune_fusion.py, docs/EVALUATION.md).
-    fusion: Literal["zscore", "rrf"] = "zscore"
-    rrf_k: int = Field(default=60, ge=1)
-    dense_weight: float = 0.6
-    lexical_weight: float = 0.4
-    candidates: int = Field(default=100, ge=1, description="Per-retriever depth before fusion.")
+    # Hybrid fusion
+    fusion: Literal["zscore", "rrf"] = FUSION
+    rrf_k: int = Field(default=RRF_K, ge=1)
+    dense_weight: float = DENSE_WEIGHT
+    lexical_weight: float = LEXICAL_WEIGHT
+    candidates: int = Field(default=CANDIDATES, ge=1, description="Per-retriever depth before fusion.")
     # Answers
     # Calibrated with bench/calibrate_ask.py (docs/EVALUATION.md): answerable dev questions vs near-topic ones.
     ask_threshold: float = Field(default=0.50, description="Min sentence similarity to call an answer grounded.")
@@ -47,7 +59,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     max_upload_mb: float = Field(default=20.0, gt=0, description="Largest upload accepted (413 beyond).")
     max_request_kb: int = Field(default=512, ge=1, description="Largest JSON request body (413 beyond).")
-    max_query_chars: int = 2000
+    max_query_chars: int = Field(default=MAX_QUERY_CHARS, ge=1, description="Longest query or question accepted.")
     # Reliability bounds (docs/RELIABILITY.md)
     request_timeout_s: float = Field(default=10.0, gt=0, description="Longest a request waits for the model (then 504).")
     write_timeout_s: float = Field(default=30.0, gt=0, description="Longest an API write waits for the index lock (then 503).")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import BUNDLED_MODEL, Settings
+from .config import BACKEND, BATCH_SIZE, BUNDLED_MODEL, Settings
+from .errors import UnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,8 @@ class Embedder:
         self,
         model: str = BUNDLED_MODEL,
         device: str = "cpu",
-        batch_size: int = 64,
-        backend: str = "torch",
+        batch_size: int = BATCH_SIZE,
+        backend: str = BACKEND,
         cache_dir: Path | None = None,
         threads: int = 0,
     ) -> None:
@@ -97,7 +98,7 @@ class Embedder:
         try:
             return _TorchEncoder(path, self.device)
         except Exception as e:
-            raise RuntimeError(f"cannot load embedding model {self.model_name!r} ({path}): {e}") from e
+            raise UnavailableError(f"cannot load embedding model {self.model_name!r} ({path}): {e}") from e
 
     def _onnx_export(self, path: str) -> Path:
         """Export the model to ONNX once into the cache, from local files only."""

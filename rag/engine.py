@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from .filters import Filters, check_fields, known_fields, parse_filters
 from .ingest import Prepared, doc_id_for, prepare, sha256_bytes
 from .loaders import Extracted, LoadError, load_bytes
 from .locking import IndexLock
-from .models import Chunk, Document, Hit, SyncReport
+from .models import ChunkView, Document, DocumentInfo, Hit, SyncReport
 from .retrieval import MODES, Mode, RetrievalParams, Retriever
 from .store import DocumentWrite, IndexSpec, Store
 from .sync import scan
@@ -69,7 +69,7 @@ class Engine:
         self.retriever = Retriever(
             self.store,
             self.embed_queries,
-            RetrievalParams(candidates=s.candidates, fusion=s.fusion, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight),
+            RetrievalParams.from_settings(s),
         )
         self._write_lock = IndexLock(self.store.dir / "write.lock")
         self._batcher: MicroBatcher | None = None
@@ -327,6 +327,7 @@ class Engine:
     ) -> SearchResult:
         """Ranked passages for ``query``; raises BadInputError (FilterError) on bad input."""
         t0 = time.perf_counter()
+        _check_query(query, self.settings.max_query_chars)
         _check_mode(mode)
         allowed = self._allowed(self.parse_filters(filters))
         hits = self.retriever.search(query, top_k, mode, allowed, highlights)
@@ -338,6 +339,7 @@ class Engine:
         """``search`` for an event loop: the BM25 search runs while the model embeds the query.
         Everything that depends only on the request is checked before any work is queued."""
         t0 = time.perf_counter()
+        _check_query(query, self.settings.max_query_chars)
         _check_mode(mode)
         spec = self.parse_filters(filters)
         pending = self._start_embedding([query]) if mode in ("dense", "hybrid") else None
@@ -409,18 +411,67 @@ class Engine:
         """``context`` for an event loop."""
         return pack_context((await self.asearch(query, top_k=top_k, filters=filters)).hits, max_tokens)
 
-    def documents(self) -> list[dict[str, Any]]:
-        return self.store.documents()
+    def search_many(
+        self, queries: list[str], top_k: int = 5, mode: Mode = "hybrid", filters: Filters | dict[str, Any] | None = None, highlights: bool = False
+    ) -> list[list[Hit]]:
+        """Hits for many queries at once, their embeddings computed in batches (evaluation, benchmarks)."""
+        for q in queries:
+            _check_query(q, self.settings.max_query_chars)
+        _check_mode(mode)
+        allowed = self._allowed(self.parse_filters(filters))
+        return self.retriever.search_many(queries, top_k, mode, allowed, highlights)
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every document, by doc_id."""
+        self.store.refresh()
+        return [DocumentInfo(**d) for d in self.store.documents()]
 
     def document(self, doc_id: str) -> Document | None:
         return self.store.document(doc_id)
 
-    def chunk(self, chunk_id: str) -> tuple[Chunk, str, str] | None:
-        return self.store.chunk(chunk_id)
+    def chunk(self, chunk_id: str) -> ChunkView | None:
+        found = self.store.chunk(chunk_id)
+        return ChunkView(*found) if found else None
+
+    def chunks(self) -> Iterator[ChunkView]:
+        """Every chunk in the order it was stored."""
+        for found in self.store.all_chunks():
+            yield ChunkView(*found)
 
     def stats(self) -> dict[str, Any]:
         self.store.refresh()
         return self.store.stats()
+
+    @property
+    def generation(self) -> int:
+        """How many writes the index has committed (grows by one per write)."""
+        self.store.refresh()
+        return self.store.generation
+
+    @property
+    def model_calls(self) -> int:
+        """Model calls the query micro-batcher made (0 without batching)."""
+        return self._batcher.batches if self._batcher else 0
+
+    def close(self) -> None:
+        """Stop the batcher thread and close this thread's database connection."""
+        if self._batcher is not None:
+            self._batcher.close()
+            self._batcher = None
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_query(query: str, limit: int) -> None:
+    if not query or not query.strip():
+        raise BadInputError("the query is empty")
+    if len(query) > limit:
+        raise BadInputError(f"the query is longer than {limit} characters (RAG_MAX_QUERY_CHARS)")
 
 
 def _check_mode(mode: str) -> None:

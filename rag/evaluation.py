@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine import Engine, NewDocument
+from .errors import BadInputError
 from .ingest import doc_id_for, sha256_bytes
 from .metrics import evaluate, first_relevant_rank
 from .models import Hit
@@ -44,7 +45,7 @@ class EvalReport:
         }
 
 
-class DatasetError(ValueError):
+class DatasetError(BadInputError):
     """The dataset path is not a BEIR folder or an evidence JSON Lines file, or is malformed."""
 
 
@@ -80,8 +81,8 @@ def load_beir(folder: Path, split: str) -> tuple[list[NewDocument], dict[str, st
 
 def ensure_indexed(engine: Engine, docs: list[NewDocument], progress: bool) -> int:
     """Add the documents the index lacks or holds in another version; returns how many."""
-    have = {d["doc_id"]: d["sha256"] for d in engine.documents()}
-    todo = [d for d in docs if have.get(d.doc_id) != sha256_bytes(d.text.replace("\r\n", "\n").encode())]
+    have = {d.doc_id: d.sha256 for d in engine.documents()}
+    todo = [d for d in docs if d.doc_id is None or have.get(d.doc_id) != sha256_bytes(d.text.replace("\r\n", "\n").encode())]
     if todo:
         engine.add_documents(todo, progress=progress)
     return len(todo)
@@ -102,7 +103,7 @@ def eval_beir(engine: Engine, folder: Path, split: str, modes: list[Mode], progr
     qids = list(queries)
     for mode in modes:
         t1 = time.perf_counter()
-        results = engine.retriever.search_many([queries[q] for q in qids], top_k=3 * DOC_DEPTH, mode=mode, with_highlights=False)
+        results = engine.search_many([queries[q] for q in qids], top_k=3 * DOC_DEPTH, mode=mode, highlights=False)
         run = {q: doc_ranking(hits) for q, hits in zip(qids, results)}
         report.timings[f"{mode}_s"] = time.perf_counter() - t1
         report.modes[mode] = evaluate(run, {q: qrels[q] for q in qids})
@@ -132,7 +133,7 @@ def eval_evidence(engine: Engine, path: Path, modes: list[Mode]) -> EvalReport:
     qrels = {i: {REL: 1} for i in ids}
     for mode in modes:
         t1 = time.perf_counter()
-        results = engine.retriever.search_many([r["question"] for r in rows], top_k=DOC_DEPTH, mode=mode, with_highlights=False)
+        results = engine.search_many([r["question"] for r in rows], top_k=DOC_DEPTH, mode=mode, highlights=False)
         run = {i: _mark_relevant(hits, r) for i, r, hits in zip(ids, rows, results)}
         report.timings[f"{mode}_s"] = time.perf_counter() - t1
         report.modes[mode] = evaluate(run, qrels)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -76,6 +76,42 @@ class Hit:
             "lexical_rank": self.lexical_rank,
             "highlights": self.highlights,
         }
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A document's identity and metadata, without its text."""
+
+    doc_id: str
+    title: str
+    source: str
+    metadata: dict[str, Any]
+    sha256: str
+    n_chunks: int
+    path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public shape (the local ``path`` of a file is not part of it)."""
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "metadata": self.metadata,
+            "sha256": self.sha256,
+            "n_chunks": self.n_chunks,
+        }
+
+
+@dataclass(frozen=True)
+class ChunkView:
+    """A stored chunk with the title and source of its document."""
+
+    chunk: Chunk
+    title: str
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self.chunk), "title": self.title, "source": self.source}
 
 
 @dataclass

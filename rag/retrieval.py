@@ -8,6 +8,8 @@ from typing import Literal
 
 import numpy as np
 
+from .config import CANDIDATES, DENSE_WEIGHT, FUSION, LEXICAL_WEIGHT, RRF_K, Settings
+from .errors import BadInputError
 from .fusion import rrf, zscore_fusion
 from .highlight import highlights
 from .lexical import fts_query
@@ -23,13 +25,17 @@ MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
 class RetrievalParams:
     """Tuning knobs; defaults were chosen on SciFact train (see docs/EVALUATION.md)."""
 
-    candidates: int = 100
-    fusion: Literal["zscore", "rrf"] = "zscore"
-    rrf_k: int = 60
-    dense_weight: float = 0.6
-    lexical_weight: float = 0.4
+    candidates: int = CANDIDATES
+    fusion: Literal["zscore", "rrf"] = FUSION
+    rrf_k: int = RRF_K
+    dense_weight: float = DENSE_WEIGHT
+    lexical_weight: float = LEXICAL_WEIGHT
     bm25_weights: tuple[float, float, float] = (1.0, 0.5, 1.0)  # title, section, text
     redundancy: Literal["merge", "drop", "none"] = "merge"  # what to do with overlapping neighbours
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> RetrievalParams:
+        return cls(candidates=s.candidates, fusion=s.fusion, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight)
 
 
 @dataclass
@@ -80,7 +86,7 @@ class Retriever:
     ) -> list[list[Hit]]:
         """Top-k hits for each query; query embeddings are computed in one batch unless given."""
         if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+            raise BadInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         allowed = self._allowed_rowids(allowed_docs)
         if (allowed is not None and len(allowed) == 0) or self.store.vectors is None:
             return [[] for _ in queries]

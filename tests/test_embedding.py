@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from rag.embedding import Embedder, embed_key
+from rag.embedding import Embedder, _TorchEncoder, embed_key
+from rag.onnx_encoder import OnnxEncoder
 
 TEXTS = ["When did Tillerson travel to Mexico City?", "border security " * 200, "é ñ 🚀", "a"]
 
@@ -12,8 +13,10 @@ def torch_embedder():
 
 
 def test_onnx_matches_pytorch(embedder, torch_embedder):
-    assert embedder.backend == "onnx"
     a, b = embedder.encode(TEXTS), torch_embedder.encode(TEXTS)
+    # After loading: a failed ONNX export falls back to PyTorch, which would compare torch with torch.
+    assert isinstance(embedder.impl, OnnxEncoder) and embedder.backend == "onnx"
+    assert isinstance(torch_embedder.impl, _TorchEncoder)
     assert a.shape == b.shape == (4, 384)
     assert np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-5)
     assert (a * b).sum(axis=1).min() > 0.9999
@@ -23,4 +26,6 @@ def test_onnx_matches_pytorch(embedder, torch_embedder):
 
 
 def test_embed_key_depends_on_model_and_text():
-    assert embed_key("m", "x") == embed_key("m", "x") != embed_key("m2", "x") != embed_key("m", "y")
+    keys = [embed_key("m", "x"), embed_key("m2", "x"), embed_key("m", "y"), embed_key("m2", "y")]
+    assert len(set(keys)) == 4
+    assert embed_key("m", "x") == keys[0]

@@ -21,10 +21,10 @@ def test_every_chunk_slice_and_lines(seed_index):
     engine, _ = seed_index
     checked = 0
     for d in engine.documents():
-        doc = engine.document(d["doc_id"])
+        doc = engine.document(d.doc_id)
         lines = (CORPUS / doc.source).read_text(encoding="utf-8").split("\n")
-        for i in range(d["n_chunks"]):
-            chunk, _, _ = engine.chunk(f"{doc.doc_id}:{i}")
+        for i in range(d.n_chunks):
+            chunk = engine.chunk(f"{doc.doc_id}:{i}").chunk
             assert doc.text[chunk.char_start : chunk.char_end] == chunk.text
             assert 1 <= chunk.line_start <= chunk.line_end <= len(lines)
             span = _norm("\n".join(lines[chunk.line_start - 1 : chunk.line_end]))
@@ -40,8 +40,9 @@ def test_every_chunk_slice_and_lines(seed_index):
 def test_chunks_fit_the_model(seed_index, embedder):
     engine, _ = seed_index
     for d in engine.documents():
-        for i in range(d["n_chunks"]):
-            chunk, title, _ = engine.chunk(f"{d['doc_id']}:{i}")
+        for i in range(d.n_chunks):
+            view = engine.chunk(f"{d.doc_id}:{i}")
+            chunk, title = view.chunk, view.title
             assert embedder.count_model_tokens(f"{title}\n{chunk.text}") <= embedder.max_seq_length
 
 

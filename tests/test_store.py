@@ -133,7 +133,7 @@ def test_clean_up_removes_orphan_uploads_and_stale_vector_files(tmp_path, embedd
     orphan.write_text("never committed")
     stale = tmp_path / "vectors-1.faiss.tmp"
     stale.write_bytes(b"half written")
-    old = tmp_path / f"vectors-{engine.store.generation - 1}.faiss"
+    old = tmp_path / f"vectors-{engine.generation - 1}.faiss"
     old.write_bytes(b"old generation")
     removed = {p.name for p in engine.clean_up()}
     assert removed == {orphan.name, stale.name, old.name}
@@ -156,6 +156,6 @@ def test_sync_commits_in_batches(tmp_path, embedder):
     for i in range(5):
         (corpus / f"d{i}.txt").write_text(f"Document {i} talks about border crossing number {i}. " * 20)
     engine = engine_at(tmp_path / "ix", embedder, commit_chunks=1)
-    generation = engine.store.generation
+    generation = engine.generation
     report = engine.sync([corpus])
-    assert report.added == 5 and engine.store.generation - generation == 5  # one commit per document
+    assert report.added == 5 and engine.generation - generation == 5  # one commit per document

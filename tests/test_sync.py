@@ -49,9 +49,9 @@ def test_other_roots_untouched_and_bad_files_reported(tmp_path, embedder):
 
 def test_manifest_metadata_and_titles(seed_index):
     engine, _ = seed_index
-    docs = {d["doc_id"]: d for d in engine.documents()}
-    assert docs["004_674826c9e0c05e74"]["metadata"]["year"] == 2009
-    assert docs["002_1fb43c4be05de09d"]["title"] == "Mexico and North American Security"
+    docs = {d.doc_id: d for d in engine.documents()}
+    assert docs["004_674826c9e0c05e74"].metadata["year"] == 2009
+    assert docs["002_1fb43c4be05de09d"].title == "Mexico and North American Security"
 
 
 def test_files_that_want_the_same_id_each_get_one(tmp_path, embedder):
@@ -62,6 +62,6 @@ def test_files_that_want_the_same_id_each_get_one(tmp_path, embedder):
     e = engine_at(tmp_path / "ix", embedder)
     report = e.sync([corpus])
     assert report.added == 2 and not report.errors
-    assert len({d["doc_id"] for d in e.documents()}) == 2
+    assert len({d.doc_id for d in e.documents()}) == 2
     assert e.search("Laredo customs", top_k=1).hits[0].source == "a.md"
     assert e.sync([corpus]).unchanged == 2

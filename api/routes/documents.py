@@ -23,7 +23,7 @@ writes = APIRouter(tags=["documents"], responses=errors(503))  # behind the API 
 
 @router.get("/documents", response_model=DocumentList)
 def list_documents(engine: EngineDep):
-    docs = [{k: v for k, v in d.items() if k != "path"} for d in engine.documents()]
+    docs = [d.to_dict() for d in engine.documents()]
     return {"documents": docs, "count": len(docs)}
 
 
@@ -40,8 +40,7 @@ def get_chunk(chunk_id: str, engine: EngineDep):
     found = engine.chunk(chunk_id)
     if found is None:
         raise HTTPException(404, f"no chunk {chunk_id!r}")
-    chunk, title, source = found
-    return {**chunk.__dict__, "title": title, "source": source}
+    return found.to_dict()
 
 
 @writes.post("/documents", status_code=201, response_model=Uploaded, openapi_extra=UPLOAD_BODY, responses=errors(400, 413, 415, 422))
