@@ -12,6 +12,7 @@ def torch_embedder():
     return Embedder(backend="torch")
 
 
+@pytest.mark.slow  # loads PyTorch beside ONNX
 def test_onnx_matches_pytorch(embedder, torch_embedder):
     a, b = embedder.encode(TEXTS), torch_embedder.encode(TEXTS)
     # After loading: a failed ONNX export falls back to PyTorch, which would compare torch with torch.

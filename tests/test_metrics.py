@@ -19,6 +19,7 @@ def test_hand_computed_cases():
     assert ndcg_at_k(["x"], {"x": 0}, 10) == 0.0
 
 
+@pytest.mark.slow  # ranx compiles with numba on first use
 def test_agrees_with_ranx():
     ranx = pytest.importorskip("ranx")
     qrels = {"q1": {"a": 1, "c": 2}, "q2": {"x": 1}, "q3": {"m": 1, "n": 1, "o": 1}}

@@ -5,9 +5,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from rag import NewDocument
 from tests.conftest import CORPUS, engine_at
 from tests.server import Server, request
+
+pytestmark = pytest.mark.slow  # real server processes
 
 
 def _get(url: str, body: dict | None = None):
