@@ -86,6 +86,30 @@ class DocumentIn(BaseModel):
         return v
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+    ready: bool
+    error: str | None
+    worker_pid: int
+
+
+class Ready(BaseModel):
+    ready: bool
+    worker_pid: int
+    error: str | None = None
+
+
+class Stats(BaseModel):
+    documents: int
+    chunks: int
+    vectors: int
+    vector_index: Literal["flat", "ivf"] | None
+    model: str
+    dim: int | None
+    generation: int
+    index_dir: str
+
+
 class DocumentSummary(BaseModel):
     doc_id: str
     title: str

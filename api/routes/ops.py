@@ -10,22 +10,23 @@ from fastapi.responses import JSONResponse
 
 from ..deps import EngineDep
 from ..metrics import CONTENT_TYPE
-from ..schemas import errors
+from ..schemas import Health, Ready, Stats, errors
 
 router = APIRouter(tags=["operations"])  # always open
 protected = APIRouter(tags=["operations"])  # behind the read key when RAG_PROTECT_READS is set
 
 
 # health and ready are async and touch nothing but memory: they answer while every thread is busy.
-@router.get("/health", summary="Liveness: answers while the index is still loading")
+@router.get("/health", response_model=Health, summary="Liveness: answers while the index is still loading")
 async def health(request: Request) -> dict[str, Any]:
     return {"status": "ok", "ready": request.app.state.ready, "error": request.app.state.error, "worker_pid": os.getpid()}
 
 
 @router.get(
     "/ready",
+    response_model=Ready,
     summary="200 once this worker can serve searches, else 503 with the reason",
-    responses={503: {"description": "Not ready; `error` says why."}},
+    responses={503: {"model": Ready, "description": "Not ready; `error` says why."}},
 )
 async def ready(request: Request) -> dict[str, Any]:
     state = request.app.state
@@ -35,7 +36,7 @@ async def ready(request: Request) -> dict[str, Any]:
     return JSONResponse({"ready": False, "error": problem, "worker_pid": os.getpid()}, status_code=503)  # type: ignore[return-value]
 
 
-@protected.get("/stats", responses=errors(503))
+@protected.get("/stats", response_model=Stats, responses=errors(503))
 def stats(engine: EngineDep) -> dict[str, Any]:
     return engine.stats()
 
