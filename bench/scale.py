@@ -15,7 +15,7 @@ import faiss
 import numpy as np
 from common import percentile, write_section
 
-from rag.vectors import FaissIndex, ivf_params
+from rag.faiss_index import FaissIndex, ivf_params
 
 
 def synthetic(n: int, dim: int, spread: float, seed: int = 0) -> np.ndarray:

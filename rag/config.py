@@ -32,6 +32,7 @@ class Settings(BaseSettings):
 
     index_dir: Path = Field(default=PROJECT_ROOT / "index", description="Where the index lives.")
     corpus_dir: Path = Field(default=PROJECT_ROOT / "corpus", description="Default corpus to index.")
+    store: str = Field(default="faiss", description="Vector backend, by its name in rag.vectors.BACKENDS.")
     model: str = Field(default=BUNDLED_MODEL, description="sentence-transformers model name or path.")
     device: str = "cpu"
     backend: Literal["onnx", "torch"] = Field(default=BACKEND, description="Inference runtime; ONNX is exported once from the model, offline.")

@@ -65,7 +65,7 @@ class Engine:
         self.settings = settings or Settings()
         s = self.settings
         self.embedder = embedder or Embedder.from_settings(s)
-        self.store = Store(s.index_dir, IndexSpec(s.model, s.chunk_tokens, s.chunk_overlap, s.embed_title))
+        self.store = Store(s.index_dir, IndexSpec(s.model, s.chunk_tokens, s.chunk_overlap, s.embed_title), s.store)
         self.retriever = Retriever(
             self.store,
             self.embed_queries,

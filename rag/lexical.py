@@ -1,8 +1,14 @@
-"""Turn any user text into a safe FTS5 query: quoted terms joined by OR, never a syntax error."""
+"""The lexical side: any user text made a safe FTS5 query (quoted terms joined by OR, never a syntax
+error), and the BM25 index it runs against."""
 
 from __future__ import annotations
 
 import re
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
 
 STOPWORDS = frozenset(
     [
@@ -93,3 +99,34 @@ def fts_query(text: str) -> str | None:
     ts = terms(text)
     # Each term is quoted, so FTS5 operators (AND, NEAR, *, -, :) in user text stay plain words.
     return " OR ".join(f'"{t}"' for t in ts) if ts else None
+
+
+# -- the BM25 index: an FTS5 table in the catalog's SQLite file, keyed by chunk rowid
+
+FTS_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+  title, section, text, tokenize='porter unicode61 remove_diacritics 2');
+"""
+
+
+def bm25_search(
+    conn: sqlite3.Connection, match: str, k: int, weights: tuple[float, float, float], allowed: np.ndarray | None = None
+) -> list[tuple[int, float]]:
+    """Top-k (rowid, bm25 score; higher is better) for an FTS5 MATCH expression (``fts_query``)."""
+    sql = f"SELECT rowid, bm25(chunks_fts, {weights[0]}, {weights[1]}, {weights[2]}) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
+    args: list[Any] = [match]
+    if allowed is not None:
+        sql += f" AND rowid IN ({','.join(str(int(i)) for i in allowed) or 'NULL'})"
+    sql += " ORDER BY s LIMIT ?"
+    args.append(k)
+    return [(r[0], -r[1]) for r in conn.execute(sql, args)]
+
+
+def index_chunks(conn: sqlite3.Connection, rows: Iterable[tuple[int, str, str, str]]) -> None:
+    """Add (rowid, title, section, text) rows to the BM25 index, inside the caller's transaction."""
+    conn.executemany("INSERT INTO chunks_fts(rowid, title, section, text) VALUES (?,?,?,?)", rows)
+
+
+def unindex_chunks(conn: sqlite3.Connection, rowids: np.ndarray) -> None:
+    if len(rowids):
+        conn.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({','.join(str(int(i)) for i in rowids)})")

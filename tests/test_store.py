@@ -43,7 +43,7 @@ def test_failed_write_leaves_index_unchanged(tmp_path, embedder, monkeypatch):
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr("rag.vectors.FaissIndex.save", boom)
+    monkeypatch.setattr("rag.faiss_index.FaissIndex.save", boom)
     with pytest.raises(OSError):
         e.add_documents([NewDocument(title="B", text="Beta text.")])
     assert e.stats() == before
@@ -53,7 +53,7 @@ def test_failed_write_leaves_index_unchanged(tmp_path, embedder, monkeypatch):
 def test_large_index_switches_to_ivf_with_high_recall():
     import numpy as np
 
-    from rag.vectors import FaissIndex
+    from rag.faiss_index import FaissIndex
 
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((50, 32)).astype("float32")
@@ -74,7 +74,7 @@ def test_large_index_switches_to_ivf_with_high_recall():
 def test_ivf_search_with_allowed_ids():
     import numpy as np
 
-    from rag.vectors import FaissIndex
+    from rag.faiss_index import FaissIndex
 
     rng = np.random.default_rng(1)
     xb = rng.standard_normal((3000, 16)).astype("float32")
@@ -159,3 +159,22 @@ def test_sync_commits_in_batches(tmp_path, embedder):
     generation = engine.generation
     report = engine.sync([corpus])
     assert report.added == 5 and engine.generation - generation == 5  # one commit per document
+
+
+def test_a_second_vector_backend_is_one_module(tmp_path, embedder, seed_index, monkeypatch):
+    from rag import vectors
+
+    monkeypatch.setitem(vectors.BACKENDS, "numpy", "tests.numpy_backend:NumpyBackend")
+    seed, corpus = seed_index
+    other = engine_at(tmp_path, embedder, store="numpy")
+    other.sync([corpus])
+    assert other.stats()["vector_index"] == "numpy" and [p.suffix for p in tmp_path.glob("vectors-*")] == [".npz"]
+    for q in ("Who declared the war on drug cartels?", "Merida Initiative funding"):
+        for mode in ("dense", "hybrid"):
+            want = [h.chunk.chunk_id for h in seed.search(q, top_k=5, mode=mode).hits]
+            assert [h.chunk.chunk_id for h in other.search(q, top_k=5, mode=mode).hits] == want
+    doc = other.add_documents([NewDocument(title="Tapirs", text="Tapirs crossed the Usumacinta river at dawn.")])[0]
+    assert other.search("tapirs river", top_k=1, mode="dense").hits[0].chunk.doc_id == doc.doc_id
+    assert other.delete_document(doc.doc_id)
+    reopened = engine_at(tmp_path, embedder, store="numpy")  # loads the committed .npz generation
+    assert reopened.stats()["vectors"] == seed.stats()["vectors"]
