@@ -90,6 +90,11 @@ class Catalog:
         row = self.conn().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return int(row[0]) if row and row[0] else 0
 
+    def meta_ints(self, *keys: str) -> dict[str, int | None]:
+        """Several meta values read in one statement (one consistent snapshot); None when absent."""
+        rows = dict(self.conn().execute(f"SELECT key, value FROM meta WHERE key IN ({','.join('?' * len(keys))})", keys).fetchall())
+        return {k: int(rows[k]) if rows.get(k) is not None else None for k in keys}
+
     @staticmethod
     def set_meta(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
         conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in values.items()])

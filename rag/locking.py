@@ -86,3 +86,41 @@ class IndexLock:
 
 def _busy(timeout: float | None) -> UnavailableError:
     return UnavailableError(f"the index is busy with another write (waited {timeout:g} s); retry later", retry_after=5)
+
+
+class ReadWriteLock:
+    """Many readers or one writer, within a process (searches versus an in-place vector update)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            self._writing = True  # new readers wait from here on: a writer is never starved
+            while self._readers:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()

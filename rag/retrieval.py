@@ -115,7 +115,7 @@ class Retriever:
         vectors = self.store.vectors
         if vectors is None or vectors.ntotal == 0:
             return [[] for _ in qvecs]
-        scores, ids = vectors.search(qvecs, depth, allowed)
+        scores, ids = self.store.search_vectors(qvecs, depth, allowed)
         return [[(i, s) for s, i in zip(srow, irow) if i >= 0] for srow, irow in zip(scores.tolist(), ids.tolist())]
 
     def _lexical(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:

@@ -19,13 +19,16 @@ import numpy as np
 from . import embedding_cache, lexical, manifest
 from .catalog import DB_NAME, Catalog, DocumentWrite
 from .errors import BadInputError
+from .locking import ReadWriteLock
 from .manifest import IndexMismatchError, IndexSpec
 from .models import Chunk, Document
-from .vector_files import VectorFiles
+from .vector_files import Delta, VectorFiles
 from .vectors import VectorIndex, get_backend
 
 __all__ = ["DocumentWrite", "IndexMismatchError", "IndexSpec", "Store"]
 log = logging.getLogger(__name__)
+MAX_DELTAS = 256  # delta files before they are folded into a snapshot
+MIN_COMPACT_BYTES = 4 << 20  # below this much delta data a small index is not rewritten
 
 
 class Store:
@@ -35,54 +38,80 @@ class Store:
         self.dir = Path(index_dir)
         self.spec = spec
         self.files = VectorFiles(self.dir, get_backend(backend))
-        self._reload_lock = threading.Lock()
+        self._reload_lock = threading.Lock()  # one refresher at a time
+        self._rw = ReadWriteLock()  # searches versus in-place updates of ``vectors``
+        self.last_write: dict[str, int] = {}  # what the last write put on disk (bench/write_cost.py)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             manifest.check(self.dir, spec)
             self.catalog = Catalog(self.dir / DB_NAME, [embedding_cache.SCHEMA, lexical.FTS_SCHEMA])
         except (OSError, sqlite3.Error) as e:
             raise BadInputError(f"cannot open the index in {self.dir}: {e}") from e
-        self.generation = self.catalog.meta_int("generation")
-        self.dim = self.catalog.meta_int("dim") or None
+        state = self._state()
+        self.generation, self.base, self.dim = state["generation"], state["base"], state["dim"] or None
         self.vectors = self._load_vectors()
 
     # -- vectors
+    def _state(self) -> dict[str, int]:
+        """The committed generation, its snapshot's generation and the dimension, read together."""
+        m = self.catalog.meta_ints("generation", "base", "dim")
+        generation = m["generation"] or 0
+        # Indexes written before deltas existed have no base: every generation was a full snapshot.
+        return {"generation": generation, "base": generation if m["base"] is None else m["base"], "dim": m["dim"] or 0}
+
     def _load_vectors(self) -> VectorIndex | None:
         if not self.dim:
             return None
         n_chunks = self.catalog.counts()[1]
         try:
-            index = self.files.load(self.generation, self.dim)
+            index = self.files.load(self.base, self.generation, self.dim)
             if index.ntotal == n_chunks:
                 return index
         except OSError:
             pass
-        log.warning("vector file of generation %d missing or stale; rebuilding it from the embedding cache", self.generation)
+        log.warning("vector files of generation %d missing or stale; rebuilding from the embedding cache", self.generation)
         index = self.files.backend.create(self.dim)
         ids, vectors = embedding_cache.chunk_vectors(self.catalog.conn())
         index.add(ids, vectors)
         return index.upgraded()
 
+    def search_vectors(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, rowids) per query; safe while a write updates the vectors in place."""
+        with self._rw.read():
+            if self.vectors is None:
+                n = len(queries)
+                return np.zeros((n, 0), dtype="float32"), np.zeros((n, 0), dtype="int64")
+            return self.vectors.search(queries, k, allowed)
+
     def refresh(self) -> None:
-        """Load the vectors of a generation another process committed."""
+        """Catch up with generations another process committed: apply their deltas in place, or
+        load the newest snapshot when the deltas were folded into it meanwhile."""
         if self.catalog.meta_int("generation") == self.generation:
             return
         with self._reload_lock:
             for _ in range(5):
-                generation = self.catalog.meta_int("generation")
-                if generation == self.generation:
+                state = self._state()
+                if state["generation"] == self.generation:
                     return
-                self.dim = self.catalog.meta_int("dim") or None
                 try:
-                    # A writer removes a generation's file only after committing the next one:
-                    # if it vanished in between, read the generation again.
-                    vectors = self.files.load(generation, self.dim) if self.dim else None
-                except OSError:
+                    self._catch_up(state)
+                    return
+                except OSError:  # files compacted away while we read: read the state again
                     continue
-                self.generation, self.vectors = generation, vectors
-                return
-            self.generation = self.catalog.meta_int("generation")
+            state = self._state()
+            self.generation, self.base, self.dim = state["generation"], state["base"], state["dim"] or None
             self.vectors = self._load_vectors()
+
+    def _catch_up(self, state: dict[str, int]) -> None:
+        dim = state["dim"] or None
+        if self.vectors is not None and dim == self.dim and state["base"] <= self.generation:
+            with self._rw.write():
+                self.files.catch_up(self.vectors, self.generation, state["generation"])
+                self.generation, self.base = state["generation"], state["base"]
+            return
+        vectors = self.files.load(state["base"], state["generation"], dim) if dim else None
+        with self._rw.write():
+            self.generation, self.base, self.dim, self.vectors = state["generation"], state["base"], dim, vectors
 
     # -- reads (the catalog's, plus BM25 and the cache)
     def stats(self) -> dict[str, Any]:
@@ -147,14 +176,15 @@ class Store:
 
     # -- writes
     def apply(self, deletes: list[str], writes: list[DocumentWrite], new_vectors: dict[str, np.ndarray]) -> None:
-        """Delete and insert documents in one transaction, then swap in the new vectors."""
+        """Delete and insert documents in one transaction. The vectors' change is saved as a small
+        delta file before the commit, then applied in place; now and then the deltas are folded
+        into a new snapshot (``_compact``)."""
         if not deletes and not writes:
             return
         conn = self.catalog.conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
             self.refresh()  # another process may have written since we last looked
-            vectors = self.vectors.copy() if self.vectors is not None else None
             removed = np.concatenate(
                 [Catalog.delete(conn, deletes, retire=True), Catalog.delete(conn, [w.document.doc_id for w in writes], retire=False)]
             )
@@ -163,37 +193,69 @@ class Store:
             stored = Catalog.insert(conn, writes)
             lexical.index_chunks(conn, ((s.rowid, s.title, s.section, s.text) for s in stored))
             cached = embedding_cache.get(conn, [s.embed_key for s in stored])
-            if vectors is None and stored:
-                self.dim = self.dim or len(cached[stored[0].embed_key])
-                vectors = self.files.backend.create(self.dim)
-            if vectors is not None:
-                vectors.remove(removed)
-                if stored:
-                    vectors.add(np.array([s.rowid for s in stored]), np.vstack([cached[s.embed_key] for s in stored]))
-                vectors = vectors.upgraded()
+            dim = self.dim or (len(cached[stored[0].embed_key]) if stored else None)
+            add = np.vstack([cached[s.embed_key] for s in stored]) if stored else np.zeros((0, dim or 0), dtype="float32")
+            delta = Delta(np.array([s.rowid for s in stored], dtype="int64"), add, removed)
             embedding_cache.drop_unused(conn)
             generation = self.generation + 1
-            if vectors is not None:
-                self.files.save(vectors, generation)
-            Catalog.set_meta(conn, {"generation": generation, "dim": self.dim or 0})
+            delta_bytes = self.files.write_delta(generation, delta)
+            Catalog.set_meta(conn, {"generation": generation, "base": self.base, "dim": dim or 0})
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
-        with self._reload_lock:  # a reader's refresh() may already have loaded this generation
-            if generation >= self.generation:
-                self.generation, self.vectors = generation, vectors
+        try:
+            with self._rw.write():
+                if self.vectors is None and dim:
+                    self.vectors = self.files.backend.create(dim)
+                if self.vectors is not None:
+                    delta.apply(self.vectors)
+                self.generation, self.dim = generation, dim
+                upgraded = self.vectors.upgraded() if self.vectors is not None else None
+                changed_kind = upgraded is not self.vectors
+                self.vectors = upgraded
+        except BaseException:  # the commit stands; rebuild the in-memory vectors from disk
+            self.generation = -1
+            self.refresh()
+            raise
+        self.last_write = {"delta_bytes": delta_bytes, "snapshot_bytes": 0}
+        if changed_kind or self._compaction_due():
+            self.last_write["snapshot_bytes"] = self._compact()
         manifest.write(self.dir, self.spec, dim=self.dim, generation=generation)
-        self.files.remove_stale(generation)
+        self.files.remove_stale(self.base, self.generation)
+
+    def _compaction_due(self) -> bool:
+        """Fold the deltas once they are many, or weigh more than a quarter of the snapshot (so
+        the full rewrite is paid once per that much change: amortized, proportional to writes)."""
+        if self.generation - self.base >= MAX_DELTAS:
+            return True
+        snapshot = self.files.snapshot_path(self.base)
+        size = snapshot.stat().st_size if self.base and snapshot.exists() else 0
+        return self.files.delta_bytes(self.base, self.generation) > max(MIN_COMPACT_BYTES, size // 4)
+
+    def _compact(self) -> int:
+        """Save the current vectors as the snapshot of this generation (searches go on meanwhile;
+        the caller holds the write lock), then point the index at it."""
+        if self.vectors is None:
+            return 0
+        with self._rw.read():
+            written = self.files.save_snapshot(self.vectors, self.generation)
+        conn = self.catalog.conn()
+        conn.execute("BEGIN IMMEDIATE")
+        Catalog.set_meta(conn, {"base": self.generation})
+        conn.commit()
+        self.base = self.generation
+        return written
 
     def remove_stale_files(self, current: int | None = None) -> list[Path]:
-        """Delete vector files of older generations and half-written ones; call under the write lock.
-        A reader still loading an old file retries with the current generation (``refresh``)."""
-        return self.files.remove_stale(self.catalog.meta_int("generation") if current is None else current)
+        """Delete vector files the committed state does not need; call under the write lock.
+        A reader still loading an old file retries with the current state (``refresh``)."""
+        state = self._state()
+        return self.files.remove_stale(state["base"], state["generation"] if current is None else current)
 
     @staticmethod
     def destroy(index_dir: Path) -> None:
         """Remove an index's files (used by --rebuild); uploads are kept."""
         d = Path(index_dir)
-        for p in list(d.glob("vectors-*")) + [d / manifest.MANIFEST] + list(d.glob(DB_NAME + "*")):
+        for p in list(d.glob("vectors-*")) + list(d.glob("delta-*")) + [d / manifest.MANIFEST] + list(d.glob(DB_NAME + "*")):
             p.unlink(missing_ok=True)

@@ -8,6 +8,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from rag.vector_files import VectorFiles
+from rag.vectors import get_backend
+
 
 def check_index(index_dir: Path) -> dict:
     """Counts of the committed index; raises AssertionError naming the first broken invariant."""
@@ -25,25 +28,29 @@ def check_index(index_dir: Path) -> dict:
             "a document's chunk count is wrong"
         )
         assert not q("SELECT c.id FROM chunks c LEFT JOIN embeddings e ON e.key = c.embed_key WHERE e.key IS NULL"), "chunks without an embedding"
-        gen = int((q("SELECT value FROM meta WHERE key='generation'") or [("0",)])[0][0])
+        meta = dict(q("SELECT key, value FROM meta"))
+        gen, dim = int(meta.get("generation", 0)), int(meta.get("dim", 0))
+        base = int(meta.get("base", gen))
         rowids = sorted(r[0] for r in q("SELECT id FROM chunks"))
         sources = {r[0] for r in q("SELECT source FROM documents")}
     finally:
         conn.close()
     vectors = 0
-    path = index_dir / f"vectors-{gen}.faiss"
-    if gen:
-        assert path.exists(), f"committed generation {gen} has no vector file"
-        index = faiss.read_index(str(path))
-        vectors = int(index.ntotal)
-        ids = sorted(faiss.vector_to_array(faiss.downcast_index(index).id_map).astype(np.int64).tolist())
+    if gen and dim:
+        # the base snapshot plus every later delta must exist and hold exactly the chunks' rowids
+        index = VectorFiles(index_dir, get_backend("faiss")).load(base, gen, dim)
+        vectors = index.ntotal
+        ids = sorted(faiss.vector_to_array(index.index.id_map).astype(np.int64).tolist())
         assert ids == rowids, f"vector ids ({vectors}) differ from chunk rows ({chunks})"
-    return {"generation": gen, "documents": docs, "chunks": chunks, "vectors": vectors, "fts": fts, "sources": sources}
+    return {"generation": gen, "base": base, "documents": docs, "chunks": chunks, "vectors": vectors, "fts": fts, "sources": sources}
 
 
-def stale_files(index_dir: Path, generation: int) -> list[str]:
-    """Vector files other than the committed generation's, and half-written files."""
-    return sorted(p.name for p in Path(index_dir).glob("vectors-*") if p.name != f"vectors-{generation}.faiss")
+def stale_files(index_dir: Path, generation: int, base: int | None = None) -> list[str]:
+    """Vector files the committed state does not need (other snapshots, folded or uncommitted
+    deltas), and half-written files."""
+    base = generation if base is None else base
+    keep = {f"delta-{g}.npz" for g in range(base + 1, generation + 1)} | ({f"vectors-{base}.faiss"} if base else set())
+    return sorted(p.name for p in [*Path(index_dir).glob("vectors-*"), *Path(index_dir).glob("delta-*")] if p.name not in keep)
 
 
 def upload_files(index_dir: Path) -> set[str]:

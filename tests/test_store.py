@@ -3,6 +3,7 @@ import pytest
 from rag import NewDocument
 from rag.store import IndexMismatchError
 from tests.conftest import engine_at
+from tests.invariants import check_index, stale_files
 
 
 def test_mismatched_settings_fail_with_rebuild_hint(tmp_path, embedder):
@@ -14,21 +15,24 @@ def test_mismatched_settings_fail_with_rebuild_hint(tmp_path, embedder):
         engine_at(tmp_path, embedder, model="some/other-model")
 
 
-def test_generation_and_vector_files_swap(tmp_path, embedder):
+def test_each_write_adds_one_small_delta(tmp_path, embedder):
     e = engine_at(tmp_path, embedder)
     e.add_documents([NewDocument(title="A", text="Alpha text about the Merida Initiative.")])
     g1 = e.stats()["generation"]
     e.add_documents([NewDocument(title="B", text="Beta text about NAFTA trade.")])
     assert e.stats()["generation"] == g1 + 1
-    assert [p.name for p in tmp_path.glob("vectors-*.faiss")] == [f"vectors-{g1 + 1}.faiss"]
-    assert not list(tmp_path.glob("*.tmp"))
+    assert sorted(p.name for p in tmp_path.glob("delta-*.npz")) == [f"delta-{g1}.npz", f"delta-{g1 + 1}.npz"]
+    assert (tmp_path / f"delta-{g1 + 1}.npz").stat().st_size < 4096  # one chunk's vector, not the index
+    assert e.store.last_write == {"delta_bytes": (tmp_path / f"delta-{g1 + 1}.npz").stat().st_size, "snapshot_bytes": 0}
+    assert not list(tmp_path.glob("*.tmp")) and stale_files(tmp_path, g1 + 1, 0) == []
+    assert check_index(tmp_path)["vectors"] == 2
 
 
 def test_lost_vector_file_is_rebuilt_from_sqlite(tmp_path, embedder):
     e = engine_at(tmp_path, embedder)
     e.add_documents([NewDocument(title="A", text="Alpha text about the Merida Initiative.")])
     before = e.search("Merida", mode="dense").hits[0].chunk.chunk_id
-    for p in tmp_path.glob("vectors-*.faiss"):
+    for p in [*tmp_path.glob("vectors-*"), *tmp_path.glob("delta-*")]:
         p.unlink()
     again = engine_at(tmp_path, embedder)
     assert again.stats()["vectors"] == again.stats()["chunks"]
@@ -43,7 +47,7 @@ def test_failed_write_leaves_index_unchanged(tmp_path, embedder, monkeypatch):
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr("rag.faiss_index.FaissIndex.save", boom)
+    monkeypatch.setattr("rag.vector_files.VectorFiles.write_delta", boom)
     with pytest.raises(OSError):
         e.add_documents([NewDocument(title="B", text="Beta text.")])
     assert e.stats() == before
@@ -98,7 +102,8 @@ def test_another_engines_writes_are_seen_and_built_on(tmp_path, embedder):
         assert e.search("NAFTA trade", mode="dense").hits[0].title == "B"
     a.delete_document(doc_b.doc_id)
     assert [h.title for h in b.search("NAFTA trade", mode="dense").hits] == ["A"]
-    assert [p.name for p in tmp_path.glob("vectors-*.faiss")] == [f"vectors-{a.stats()['generation']}.faiss"]
+    state = check_index(tmp_path)
+    assert stale_files(tmp_path, state["generation"], state["base"]) == []
 
 
 def test_same_title_twice_in_one_call_gets_two_documents(tmp_path, embedder):
@@ -165,6 +170,7 @@ def test_a_second_vector_backend_is_one_module(tmp_path, embedder, seed_index, m
     from rag import vectors
 
     monkeypatch.setitem(vectors.BACKENDS, "numpy", "tests.numpy_backend:NumpyBackend")
+    monkeypatch.setattr("rag.store.MIN_COMPACT_BYTES", 0)  # snapshot on every write: the backend's save and load run
     seed, corpus = seed_index
     other = engine_at(tmp_path, embedder, store="numpy")
     other.sync([corpus])
@@ -178,3 +184,20 @@ def test_a_second_vector_backend_is_one_module(tmp_path, embedder, seed_index, m
     assert other.delete_document(doc.doc_id)
     reopened = engine_at(tmp_path, embedder, store="numpy")  # loads the committed .npz generation
     assert reopened.stats()["vectors"] == seed.stats()["vectors"]
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_other_engines_catch_up_through_deltas_or_a_new_snapshot(tmp_path, embedder, monkeypatch, compact):
+    if compact:
+        monkeypatch.setattr("rag.store.MIN_COMPACT_BYTES", 0)
+    a, b = engine_at(tmp_path, embedder), engine_at(tmp_path, embedder)
+    texts = ["Jaguars in the Lacandon forest.", "Tapirs crossed the Usumacinta.", "Okapis do not live in Chiapas."]
+    ids = [a.add_documents([NewDocument(title=f"T{i}", text=t)])[0].doc_id for i, t in enumerate(texts)]
+    vectors_before = b.store.vectors  # b's index object: updated in place unless a snapshot replaced it
+    assert b.search("tapirs river", top_k=1, mode="dense").hits[0].chunk.doc_id == ids[1]
+    assert (b.store.vectors is vectors_before) == (not compact) or vectors_before is None
+    a.delete_document(ids[1])
+    assert all(h.chunk.doc_id != ids[1] for h in b.search("tapirs river", top_k=3, mode="dense").hits)
+    state = check_index(tmp_path)
+    assert state["vectors"] == 2 and (state["base"] > 0) == compact  # snapshots only when compacting
+    assert stale_files(tmp_path, state["generation"], state["base"]) == []

@@ -94,7 +94,7 @@ def test_concurrent_writers_and_readers_see_exactly_the_acknowledged_writes(inde
     assert counts == {base_docs + len(live)}
     assert set(live) <= listed and not (set(deleted) & listed)
     assert len(set(live) | set(deleted)) == len(live) + len(deleted)  # no id handed out twice
-    assert stale_files(index_copy, state["generation"]) == []
+    assert stale_files(index_copy, state["generation"], state["base"]) == []
     assert upload_files(index_copy) == {s for s in state["sources"] if s.startswith("uploads/")}
 
 

@@ -73,7 +73,7 @@ def test_kill_9_of_rag_index_then_rerun_embeds_only_the_rest(tmp_path):
         assert rerun["chunks_embedded"] == ref["chunks_embedded"] - committed, trials[-1]
         assert (final["documents"], final["chunks"], final["vectors"]) == (want["documents"], want["chunks"], want["chunks"])
         assert final["sources"] == want["sources"]
-        assert stale_files(index, final["generation"]) == []
+        assert stale_files(index, final["generation"], final["base"]) == []
     record(
         "kill9_rag_index",
         trials=len(trials),
@@ -127,7 +127,7 @@ def test_kill_9_of_rag_serve_during_uploads_keeps_every_acknowledged_write(index
                 totals["ghosts"] += doc_id in deleted and status != 404
             state = check_index(index_copy)
             listed = {d["doc_id"] for d in again.call("/documents").body["documents"]}
-            assert stale_files(index_copy, state["generation"]) == []
+            assert stale_files(index_copy, state["generation"], state["base"]) == []
             assert upload_files(index_copy) == {s for s in state["sources"] if s.startswith("uploads/")}
         assert set(acked) - deleted <= listed and not (deleted & listed)
         totals["trials"] += 1
