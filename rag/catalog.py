@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS chunks(
   text TEXT, char_start INTEGER, char_end INTEGER, line_start INTEGER, line_end INTEGER,
   page INTEGER, section TEXT, n_tokens INTEGER, embed_key TEXT);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE INDEX IF NOT EXISTS chunks_key ON chunks(embed_key);
 CREATE TABLE IF NOT EXISTS retired(doc_id TEXT PRIMARY KEY, at REAL);
 """
 
@@ -181,18 +182,19 @@ class Catalog:
 
     # -- writes, inside the caller's transaction
     @staticmethod
-    def delete(conn: sqlite3.Connection, doc_ids: list[str], retire: bool) -> np.ndarray:
-        """Remove documents and their chunks; returns the chunks' rowids. ``retire``: a deletion
-        (the ids are never handed out again), not a replacement."""
+    def delete(conn: sqlite3.Connection, doc_ids: list[str], retire: bool) -> tuple[np.ndarray, list[str]]:
+        """Remove documents and their chunks; returns the chunks' rowids and embedding keys.
+        ``retire``: a deletion (the ids are never handed out again), not a replacement."""
         if not doc_ids:
-            return np.zeros(0, dtype="int64")
+            return np.zeros(0, dtype="int64"), []
         marks = ",".join("?" * len(doc_ids))
-        ids = np.array([r[0] for r in conn.execute(f"SELECT id FROM chunks WHERE doc_id IN ({marks})", doc_ids)], dtype="int64")
+        rows = conn.execute(f"SELECT id, embed_key FROM chunks WHERE doc_id IN ({marks})", doc_ids).fetchall()
+        ids = np.array([r[0] for r in rows], dtype="int64")
         conn.execute(f"DELETE FROM chunks WHERE doc_id IN ({marks})", doc_ids)
         conn.execute(f"DELETE FROM documents WHERE doc_id IN ({marks})", doc_ids)
         if retire:
             conn.executemany("INSERT OR REPLACE INTO retired VALUES (?, ?)", [(d, time.time()) for d in doc_ids])
-        return ids
+        return ids, [r[1] for r in rows]
 
     @staticmethod
     def insert(conn: sqlite3.Connection, writes: list[DocumentWrite]) -> list[StoredChunk]:

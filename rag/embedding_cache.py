@@ -26,9 +26,17 @@ def put(conn: sqlite3.Connection, vectors: dict[str, np.ndarray]) -> None:
     conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?)", [(k, np.asarray(v, dtype="float32").tobytes()) for k, v in vectors.items()])
 
 
-def drop_unused(conn: sqlite3.Connection) -> None:
-    """Forget vectors no chunk refers to any more (inside the write's transaction)."""
-    conn.execute("DELETE FROM embeddings WHERE key NOT IN (SELECT embed_key FROM chunks)")
+def drop_unused(conn: sqlite3.Connection, keys: list[str]) -> None:
+    """Forget those of ``keys`` (the removed chunks') no chunk refers to any more; cost follows the
+    write, not the index (inside the write's transaction)."""
+    uniq = list(dict.fromkeys(keys))
+    for i in range(0, len(uniq), _BATCH):
+        part = uniq[i : i + _BATCH]
+        conn.execute(
+            f"DELETE FROM embeddings WHERE key IN ({','.join('?' * len(part))}) "
+            "AND NOT EXISTS (SELECT 1 FROM chunks WHERE chunks.embed_key = embeddings.key)",
+            part,
+        )
 
 
 def chunk_vectors(conn: sqlite3.Connection) -> tuple[np.ndarray, np.ndarray]:

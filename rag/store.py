@@ -185,9 +185,9 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
             self.refresh()  # another process may have written since we last looked
-            removed = np.concatenate(
-                [Catalog.delete(conn, deletes, retire=True), Catalog.delete(conn, [w.document.doc_id for w in writes], retire=False)]
-            )
+            gone_ids, gone_keys = Catalog.delete(conn, deletes, retire=True)
+            replaced_ids, replaced_keys = Catalog.delete(conn, [w.document.doc_id for w in writes], retire=False)
+            removed = np.concatenate([gone_ids, replaced_ids])
             lexical.unindex_chunks(conn, removed)
             embedding_cache.put(conn, new_vectors)
             stored = Catalog.insert(conn, writes)
@@ -196,7 +196,7 @@ class Store:
             dim = self.dim or (len(cached[stored[0].embed_key]) if stored else None)
             add = np.vstack([cached[s.embed_key] for s in stored]) if stored else np.zeros((0, dim or 0), dtype="float32")
             delta = Delta(np.array([s.rowid for s in stored], dtype="int64"), add, removed)
-            embedding_cache.drop_unused(conn)
+            embedding_cache.drop_unused(conn, gone_keys + replaced_keys)
             generation = self.generation + 1
             delta_bytes = self.files.write_delta(generation, delta)
             Catalog.set_meta(conn, {"generation": generation, "base": self.base, "dim": dim or 0})
