@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from rag import Settings
-from tests.conftest import engine_at, make_pdf
+from tests.helpers import engine_at, make_pdf
 
 KEY = "test-key-123"
 

@@ -10,7 +10,7 @@ import pytest
 from rag.batching import MicroBatcher, QueueFullError
 from rag.errors import TimedOutError
 from rag.filters import FilterError
-from tests.conftest import engine_at
+from tests.helpers import engine_at
 
 QUERIES = [
     "Merida Initiative funding",

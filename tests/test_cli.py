@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 
-from tests.conftest import CORPUS
+from tests.helpers import CORPUS
 
 
 def rag(*args, env=None):

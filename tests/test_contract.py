@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from api import schemas
 from api.app import create_app
-from tests.conftest import engine_at, make_pdf
+from tests.helpers import engine_at, make_pdf
 
 KEY = "contract-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

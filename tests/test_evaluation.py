@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 from rag.evaluation import eval_beir, eval_evidence, normalize_quote
-from tests.conftest import FIXTURES, engine_at
+from tests.helpers import FIXTURES, engine_at
 
 
 def test_beir_fixture_all_modes_and_cache(tmp_path, embedder):

@@ -3,7 +3,7 @@ import pytest
 from rag import NewDocument
 from rag.fusion import rrf
 from rag.lexical import fts_query, terms
-from tests.conftest import engine_at
+from tests.helpers import engine_at
 
 HOSTILE = [
     '"',

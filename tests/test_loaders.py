@@ -2,7 +2,7 @@ import pytest
 
 from rag.loaders import LoadError, load_bytes
 from rag.normalize import line_points, normalize, point_lookup
-from tests.conftest import make_pdf
+from tests.helpers import make_pdf
 
 
 def test_txt_and_markdown_titles():

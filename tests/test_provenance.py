@@ -2,7 +2,7 @@
 
 import re
 
-from tests.conftest import CORPUS
+from tests.helpers import CORPUS
 
 
 def _norm(text: str) -> str:

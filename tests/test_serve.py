@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from rag import NewDocument
-from tests.conftest import CORPUS, engine_at
+from tests.helpers import CORPUS, engine_at
 from tests.server import Server, request
 
 pytestmark = pytest.mark.slow  # real server processes

@@ -2,7 +2,7 @@ import pytest
 
 from rag import NewDocument
 from rag.store import IndexMismatchError
-from tests.conftest import engine_at
+from tests.helpers import engine_at
 from tests.invariants import check_index, stale_files
 
 

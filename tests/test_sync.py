@@ -2,7 +2,7 @@
 
 import shutil
 
-from tests.conftest import CORPUS, engine_at, make_pdf
+from tests.helpers import CORPUS, engine_at, make_pdf
 
 
 def test_add_rerun_edit_delete(tmp_path, embedder):

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.conftest import CORPUS
+from tests.helpers import CORPUS
 from tests.invariants import check_index, stale_files, upload_files
 from tests.reliability.conftest import record, scale
 from tests.server import Server
