@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Literal
@@ -22,7 +23,16 @@ RRF_K = 60
 DENSE_WEIGHT = 0.6
 LEXICAL_WEIGHT = 0.4
 MAX_QUERY_CHARS = 2000
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def bundled_corpus() -> Path:
+    """The five seed papers shipped with the package (``rag_corpus``, built from ``corpus/``), or
+    ./corpus when the package was not installed."""
+    spec = importlib.util.find_spec("rag_corpus")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).is_dir():
+            return Path(location)
+    return Path("corpus")
 
 
 class Settings(BaseSettings):
@@ -30,8 +40,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
 
-    index_dir: Path = Field(default=PROJECT_ROOT / "index", description="Where the index lives.")
-    corpus_dir: Path = Field(default=PROJECT_ROOT / "corpus", description="Default corpus to index.")
+    index_dir: Path = Field(default=Path("index"), description="Where the index lives (relative to the working directory).")
+    corpus_dir: Path = Field(default_factory=bundled_corpus, description="Default corpus to index: the bundled seed papers.")
     store: str = Field(default="faiss", description="Vector backend, by its name in rag.vectors.BACKENDS.")
     model: str = Field(default=BUNDLED_MODEL, description="sentence-transformers model name or path.")
     device: str = "cpu"

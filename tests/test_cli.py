@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.helpers import CORPUS
 
@@ -54,3 +55,12 @@ def test_errors_are_messages_not_tracebacks(tmp_path):
     assert p.returncode == 2 and "Traceback" not in p.stderr
     p = rag("index", str(tmp_path / "missing"), "--json", "--index-dir", str(tmp_path / "ix"))
     assert p.returncode == 1 and "no such file" in p.stdout
+
+
+def test_defaults_index_in_the_working_directory_and_the_bundled_corpus(tmp_path, monkeypatch):
+    from rag import Settings
+
+    monkeypatch.chdir(tmp_path)
+    s = Settings()
+    assert s.index_dir == Path("index") and not s.index_dir.is_absolute()
+    assert (s.corpus_dir / "manifest.json").is_file() and len(list(s.corpus_dir.glob("*.txt"))) == 5
