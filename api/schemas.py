@@ -1,4 +1,5 @@
-"""Request and response models of the HTTP API."""
+"""Request and response models of the HTTP API. The search shapes are the library's own
+(rag/shapes.py), re-exported here."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from rag.config import MAX_QUERY_CHARS
 from rag.filters import MAX_FIELDS, MAX_STRING, MAX_VALUES
+from rag.shapes import AskResponse, Citation, ContextResponse, Highlight, Passage, SearchResponse
 
 # The schema says what the validator enforces, so generated clients (and schemathesis) agree with it.
 Query = Annotated[
@@ -180,63 +182,6 @@ UPLOAD_BODY = {
 }
 
 
-class Passage(BaseModel):
-    rank: int
-    score: float
-    chunk_id: str
-    doc_id: str
-    title: str
-    source: str
-    section: str
-    text: str
-    char_start: int
-    char_end: int
-    line_start: int
-    line_end: int
-    page: int | None
-    dense_score: float | None = None
-    dense_rank: int | None = None
-    lexical_score: float | None = None
-    lexical_rank: int | None = None
-    highlights: list[dict[str, Any]] = []
-
-
-class SearchResponse(BaseModel):
-    query: str
-    mode: str
-    took_ms: float
-    results: list[Passage]
-
-
-class Citation(BaseModel):
-    marker: int
-    chunk_id: str
-    doc_id: str
-    title: str
-    source: str
-    text: str
-    char_start: int
-    char_end: int
-    line_start: int
-    line_end: int
-    score: float
-
-
-class AskResponse(BaseModel):
-    question: str
-    answer: str
-    grounded: bool
-    score: float
-    citations: list[Citation]
-    passages: list[Passage]
-
-
-class ContextResponse(BaseModel):
-    context: str
-    passages: list[Passage]
-    tokens: int
-
-
 class ErrorResponse(BaseModel):
     """Every 4xx/5xx body: a message, or for 422 the list of validation problems."""
 
@@ -260,3 +205,6 @@ _ERROR_TEXT = {
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` entries documenting the error statuses a route can give."""
     return {code: {"model": ErrorResponse, "description": _ERROR_TEXT[code]} for code in codes}
+
+
+__all__ = ["AskResponse", "Citation", "ContextResponse", "Highlight", "Passage", "SearchResponse"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from .lexical import STOPWORDS
 from .models import Hit
 from .normalize import point_lookup
 from .sentences import sentence_spans
+from .shapes import AskResponse, Citation, ContextResponse
 from .tokens import count_tokens, truncate_tokens
 
 NOT_FOUND = "The indexed documents do not answer this question."
@@ -28,10 +29,10 @@ class Answer:
     answer: str
     grounded: bool
     score: float
-    citations: list[dict[str, Any]] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
     passages: list[Hit] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AskResponse:
         return {
             "question": self.question,
             "answer": self.answer,
@@ -124,7 +125,8 @@ def compose(
         return Answer(question, NOT_FOUND, False, best, [], hits)
     chosen = [(sc, s) for sc, s in ranked if sc >= max(threshold, best - margin)][:max_sentences]
     chosen.sort(key=lambda t: (t[1].hit, t[1].start))
-    parts, citations = [], []
+    parts: list[str] = []
+    citations: list[Citation] = []
     for sc, s in chosen:
         h = hits[s.hit]
         marker = s.hit + 1
@@ -157,7 +159,7 @@ class ContextBlock:
     passages: list[Hit]
     tokens: int
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ContextResponse:
         return {"context": self.context, "passages": [h.to_dict() for h in self.passages], "tokens": self.tokens}
 
 

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     max_pending_texts: int = Field(default=2048, ge=1, description="Texts queued for the model before new searches get 503.")
     max_concurrency: int = Field(default=256, ge=1, description="Open requests per worker before new ones get 503.")
     backlog: int = Field(
-        default=256,
+        default=128,
         ge=16,
         description="Connections waiting to be accepted; bounds the work left over from clients that gave up (docs/RELIABILITY.md).",
     )

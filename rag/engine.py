@@ -26,6 +26,7 @@ from .loaders import Extracted, LoadError, load_bytes
 from .locking import IndexLock
 from .models import ChunkView, Document, DocumentInfo, Hit, SyncReport
 from .retrieval import MODES, Mode, RetrievalParams, Retriever
+from .shapes import SearchResponse
 from .store import DocumentWrite, IndexSpec, Store
 from .sync import scan
 
@@ -42,7 +43,7 @@ class SearchResult:
     took_ms: float
     mode: str = "hybrid"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SearchResponse:
         return {"query": self.query, "mode": self.mode, "took_ms": round(self.took_ms, 2), "results": [h.to_dict() for h in self.hits]}
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
-from typing import Any
 
 from .lexical import terms
 from .sentences import sentence_spans
+from .shapes import Highlight
 
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s")
 _WORD = re.compile(r"\w+")
@@ -29,7 +29,7 @@ def _sentence_stems(text: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
     return tuple((s, e, frozenset(stem(w) for w in _WORD.findall(text[s:e].lower()))) for s, e in sentence_spans(text))
 
 
-def highlights(query: str, text: str, limit: int = 2) -> list[dict[str, Any]]:
+def highlights(query: str, text: str, limit: int = 2) -> list[Highlight]:
     """Up to ``limit`` sentences of ``text`` that share the most (rarer, longer) query terms."""
     q = {stem(t) for t in terms(query)}
     if not q:

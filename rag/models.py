@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .shapes import Highlight, Passage
+
 
 @dataclass
 class Document:
@@ -51,9 +53,9 @@ class Hit:
     dense_rank: int | None = None
     lexical_score: float | None = None
     lexical_rank: int | None = None
-    highlights: list[dict[str, Any]] = field(default_factory=list)
+    highlights: list[Highlight] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Passage:
         """The public result shape shared by the CLI's --json and the HTTP API."""
         c = self.chunk
         return {

@@ -82,7 +82,10 @@ def _follow_up(server: Server, n: int = 200) -> dict:
         if len(ready) == server.workers:
             break
     ok = [s for st, s in results if st == 200]
+    slowest = max(range(n), key=lambda i: results[i][1])
     return {
+        "slowest_at": slowest,
+        "first_ms": [round(s * 1000) for _, s in results[:8]],
         "searches": n,
         "ok_within_1s": len(ok),
         "failed": n - len(ok),
