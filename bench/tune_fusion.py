@@ -17,9 +17,8 @@ from rag.fusion import rrf
 from rag.metrics import evaluate
 
 
-def doc_run(store, ranked_rowids: list[int], depth: int = 100) -> list[str]:
-    rows = store.chunks_by_rowid(ranked_rowids[:300])
-    return list(dict.fromkeys(rows[r][0].doc_id for r in ranked_rowids[:300] if r in rows))[:depth]
+def doc_run(engine: Engine, ranked_rowids: list[int], depth: int = 100) -> list[str]:
+    return list(dict.fromkeys(engine.doc_ids_of(ranked_rowids[:300])))[:depth]
 
 
 def main() -> None:
@@ -32,17 +31,16 @@ def main() -> None:
     docs, queries, qrels = load_beir(args.dataset, args.split)
     ensure_indexed(engine, docs, progress=True)
     qids = list(queries)
-    r = engine.retriever
-    dense = r._dense([queries[q] for q in qids], 300, None)
-    dense_ids = {q: [i for i, _ in d] for q, d in zip(qids, dense)}
-    print(f"dense ndcg@10 {evaluate({q: doc_run(engine.store, dense_ids[q]) for q in qids}, qrels)['ndcg@10']:.4f}")
+    texts = [queries[q] for q in qids]
+    dense, _ = engine.candidates(texts, 300)
+    dense_ids = dict(zip(qids, dense))
+    print(f"dense ndcg@10 {evaluate({q: doc_run(engine, dense_ids[q]) for q in qids}, qrels)['ndcg@10']:.4f}")
     for bm25 in [(1.0, 0.5, 1.0), (2.0, 0.5, 1.0), (0.5, 0.0, 1.0), (1.0, 0.0, 1.0)]:
-        r.params = r.params.__class__(bm25_weights=bm25)
-        lex_ids = {q: [i for i, _ in r._lexical(queries[q], 300, None)] for q in qids}
-        lex = evaluate({q: doc_run(engine.store, lex_ids[q]) for q in qids}, qrels)["ndcg@10"]
+        lex_ids = dict(zip(qids, engine.candidates(texts, 300, bm25)[1]))
+        lex = evaluate({q: doc_run(engine, lex_ids[q]) for q in qids}, qrels)["ndcg@10"]
         print(f"bm25 weights {bm25}: lexical ndcg@10 {lex:.4f}")
         for k, wl in itertools.product([10, 30, 60, 100], [0.7, 1.0, 1.3, 1.6]):
-            run = {q: doc_run(engine.store, [i for i, _ in rrf([dense_ids[q], lex_ids[q]], k, [1.0, wl])]) for q in qids}
+            run = {q: doc_run(engine, [i for i, _ in rrf([dense_ids[q], lex_ids[q]], k, [1.0, wl])]) for q in qids}
             m = evaluate(run, qrels)
             print(f"  rrf k={k:<3} lexical weight {wl:.1f}: hybrid ndcg@10 {m['ndcg@10']:.4f} recall@100 {m['recall@100']:.4f}")
 

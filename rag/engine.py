@@ -422,6 +422,22 @@ class Engine:
         allowed = self._allowed(self.parse_filters(filters))
         return self.retriever.search_many(queries, top_k, mode, allowed, highlights)
 
+    def candidates(
+        self, queries: list[str], depth: int = 100, bm25_weights: tuple[float, float, float] | None = None
+    ) -> tuple[list[list[int]], list[list[int]]]:
+        """Raw dense and lexical chunk-rowid lists per query, before fusion (bench/tune_fusion.py)."""
+        self.store.refresh()
+        return self.retriever.candidates(queries, depth, bm25_weights)
+
+    def lexical_candidates(self, query: str, top_k: int = 5) -> list[tuple[int, float]]:
+        """The BM25 (rowid, score) list a search of ``query`` would fuse."""
+        return self.retriever.lexical_candidates(query, top_k)
+
+    def doc_ids_of(self, rowids: list[int]) -> list[str]:
+        """The document of each chunk rowid, in order (unknown rowids are skipped)."""
+        rows = self.store.chunks_by_rowid(rowids)
+        return [rows[r][0].doc_id for r in rowids if r in rows]
+
     def documents(self) -> list[DocumentInfo]:
         """Every document, by doc_id."""
         self.store.refresh()

@@ -74,6 +74,18 @@ class Retriever:
         allowed = self._allowed_rowids(allowed_docs)
         return self._lexical(query, self._depth(top_k), allowed)
 
+    def candidates(
+        self, queries: list[str], depth: int, bm25_weights: tuple[float, float, float] | None = None
+    ) -> tuple[list[list[int]], list[list[int]]]:
+        """Each query's raw dense and lexical rowid lists, before fusion (for tuning the fusion)."""
+        weights = bm25_weights or self.params.bm25_weights
+        dense = self._dense(self.embed(queries), depth, None) if queries else []
+        lexical = []
+        for q in queries:
+            match = fts_query(q)
+            lexical.append([r for r, _ in self.store.lexical(match, depth, weights)] if match else [])
+        return [[r for r, _ in d] for d in dense], lexical
+
     def search_many(
         self,
         queries: list[str],

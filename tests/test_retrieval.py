@@ -37,3 +37,14 @@ def test_highlights_point_at_the_answering_sentence():
     hl = highlights("When did Tillerson travel to Mexico City?", text)
     assert hl[0]["text"] == "Tillerson will travel to Mexico City in February."
     assert text[hl[0]["start"] : hl[0]["end"]] == hl[0]["text"]
+
+
+def test_raw_candidates_are_what_search_fuses(seed_index):
+    engine, _ = seed_index
+    q = "Who declared the war on drug cartels?"
+    dense, lexical = engine.candidates([q], depth=50)
+    assert len(dense[0]) == 50 and lexical[0]
+    top_dense = engine.search(q, top_k=1, mode="dense").hits[0].chunk.doc_id
+    assert engine.doc_ids_of(dense[0][:1]) == [top_dense]
+    assert [r for r, _ in engine.lexical_candidates(q, 5)][:10] == lexical[0][:10]
+    assert engine.candidates([q], 50, (1.0, 0.0, 1.0))[1][0] != [] and engine.doc_ids_of([-5]) == []
