@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
@@ -22,7 +21,7 @@ from rag import Engine, Settings, __version__
 from rag.errors import BadInputError, ConflictError, NotFoundError, RagError, TimedOutError, UnavailableError
 
 from .auth import FailureLimiter
-from .deps import require_read, require_write
+from .deps import require_key
 from .guard import ABANDONED, RequestGuard
 from .metrics import Metrics
 from .routes import documents, ops, search
@@ -72,9 +71,7 @@ class ObserveMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except asyncio.CancelledError:
-            raise
-        except BaseException:
+        except Exception:  # not CancelledError: that is the guard's, and stays 499
             status = 500
             raise
         finally:
@@ -135,11 +132,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def rag_error(request: Request, exc: RagError):
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
         headers = {}
-        if isinstance(exc, TimedOutError):
-            metrics.timeouts.inc()
-        elif isinstance(exc, UnavailableError):
-            metrics.rejected.labels("overloaded").inc()
         if isinstance(exc, UnavailableError):
+            (metrics.timeouts if isinstance(exc, TimedOutError) else metrics.rejected.labels("overloaded")).inc()
             headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
@@ -158,8 +152,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
     # Auth is attached per router from the settings, so /openapi.json declares exactly what is enforced.
-    reads = [Depends(require_read)] if settings.protect_reads else []
-    writes = [Depends(require_write)] if settings.api_key else []
+    reads = [Depends(require_key)] if settings.protect_reads else []
+    writes = [Depends(require_key)] if settings.api_key else []
     read_errors, write_errors = (errors(401, 429) if deps else {} for deps in (reads, writes))
     app.include_router(ops.router)
     for router in (ops.protected, search.router, documents.router):

@@ -42,15 +42,10 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def require_write(request: Request, credentials: Credentials) -> None:
+async def require_key(request: Request, credentials: Credentials) -> None:
+    """The API key; the app factory attaches this only to the routes its settings protect."""
     settings: Settings = request.app.state.settings
     if settings.api_key:
-        check_key(credentials, settings.api_key, _client(request), request.app.state.auth_limiter)
-
-
-async def require_read(request: Request, credentials: Credentials) -> None:
-    settings: Settings = request.app.state.settings
-    if settings.protect_reads and settings.api_key:
         check_key(credentials, settings.api_key, _client(request), request.app.state.auth_limiter)
 
 

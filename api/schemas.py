@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from rag.config import MAX_QUERY_CHARS
 from rag.filters import MAX_FIELDS, MAX_STRING, MAX_VALUES
-from rag.shapes import AskResponse, Citation, ContextResponse, Highlight, Passage, SearchResponse
+from rag.shapes import AskResponse, ChunkOut, Citation, ContextResponse, DocumentSummary, Highlight, Passage, SearchResponse
 
 # The schema says what the validator enforces, so generated clients (and schemathesis) agree with it.
 Query = Annotated[
@@ -112,15 +112,6 @@ class Stats(BaseModel):
     index_dir: str
 
 
-class DocumentSummary(BaseModel):
-    doc_id: str
-    title: str
-    source: str
-    metadata: dict[str, Any]
-    sha256: str
-    n_chunks: int
-
-
 class DocumentList(BaseModel):
     documents: list[DocumentSummary]
     count: int
@@ -133,22 +124,6 @@ class DocumentOut(BaseModel):
     metadata: dict[str, Any]
     sha256: str
     text: str
-
-
-class ChunkOut(BaseModel):
-    chunk_id: str
-    doc_id: str
-    ordinal: int
-    text: str
-    char_start: int
-    char_end: int
-    line_start: int
-    line_end: int
-    section: str
-    n_tokens: int
-    page: int | None
-    title: str
-    source: str
 
 
 class Uploaded(BaseModel):
@@ -207,4 +182,4 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorResponse, "description": _ERROR_TEXT[code]} for code in codes}
 
 
-__all__ = ["AskResponse", "Citation", "ContextResponse", "Highlight", "Passage", "SearchResponse"]
+__all__ = ["AskResponse", "ChunkOut", "Citation", "ContextResponse", "DocumentSummary", "Highlight", "Passage", "SearchResponse"]

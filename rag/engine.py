@@ -25,7 +25,7 @@ from .ingest import Prepared, doc_id_for, prepare, sha256_bytes
 from .loaders import Extracted, LoadError, load_bytes
 from .locking import IndexLock
 from .models import ChunkView, Document, DocumentInfo, Hit, SyncReport
-from .retrieval import MODES, Mode, RetrievalParams, Retriever
+from .retrieval import Mode, RetrievalParams, Retriever, check_mode
 from .shapes import SearchResponse
 from .store import DocumentWrite, IndexSpec, Store
 from .sync import scan
@@ -74,7 +74,7 @@ class Engine:
         )
         self._write_lock = IndexLock(self.store.dir / "write.lock")
         self._batcher: MicroBatcher | None = None
-        self._docs_cache: tuple[int, list[dict[str, Any]]] | None = None
+        self._docs_cache: tuple[int, list[dict[str, Any]], set[str]] | None = None
 
     # -- embedding
     def embed_queries(self, queries: list[str]) -> np.ndarray:
@@ -113,6 +113,8 @@ class Engine:
             raise
         finally:
             timer.cancel()
+            if not pending.done():
+                pending.cancel()  # the caller left or failed: the model skips these texts
 
     def enable_batching(self, max_batch: int = 64, max_wait_ms: float = 0.0) -> None:
         """Let concurrent queries share model calls (the server turns this on)."""
@@ -329,7 +331,7 @@ class Engine:
         """Ranked passages for ``query``; raises BadInputError (FilterError) on bad input."""
         t0 = time.perf_counter()
         _check_query(query, self.settings.max_query_chars)
-        _check_mode(mode)
+        check_mode(mode)
         allowed = self._allowed(self.parse_filters(filters))
         hits = self.retriever.search(query, top_k, mode, allowed, highlights)
         return SearchResult(query, hits, (time.perf_counter() - t0) * 1000, mode)
@@ -341,7 +343,7 @@ class Engine:
         Everything that depends only on the request is checked before any work is queued."""
         t0 = time.perf_counter()
         _check_query(query, self.settings.max_query_chars)
-        _check_mode(mode)
+        check_mode(mode)
         spec = self.parse_filters(filters)
         pending = self._start_embedding([query]) if mode in ("dense", "hybrid") else None
         try:
@@ -353,7 +355,7 @@ class Engine:
             vector = (await self._await_embedding(pending))[0] if pending is not None else None
         finally:
             if pending is not None and not pending.done():
-                pending.cancel()  # the caller left or failed: the model skips this query
+                pending.cancel()  # matching or BM25 failed before the await: the model skips this query
         hits = self.retriever.search(query, top_k, mode, allowed, highlights, vector, lexical)
         return SearchResult(query, hits, (time.perf_counter() - t0) * 1000, mode)
 
@@ -362,23 +364,25 @@ class Engine:
         if not filters:
             return None
         spec = filters if isinstance(filters, Filters) else parse_filters(filters)
-        check_fields(spec, known_fields(self._documents()))
+        check_fields(spec, self._catalog()[1])
         return spec
 
-    def _documents(self) -> list[dict[str, Any]]:
-        """All documents' metadata, cached per index generation (filters read it on every query)."""
+    def _catalog(self) -> tuple[list[dict[str, Any]], set[str]]:
+        """All documents' metadata and the filter fields they have, cached per index generation
+        (filters read them on every query)."""
         self.store.refresh()
         cached = self._docs_cache
         if cached is None or cached[0] != self.store.generation:
-            cached = self._docs_cache = (self.store.generation, self.store.documents())
-        return cached[1]
+            docs = self.store.documents()
+            cached = self._docs_cache = (self.store.generation, docs, known_fields(docs))
+        return cached[1], cached[2]
 
     def _allowed(self, spec: Filters | None) -> set[str] | None:
         """Catch up with other processes' writes, then the doc ids the filters admit (None: all)."""
         if spec is None:
             self.store.refresh()
             return None
-        return {d["doc_id"] for d in self._documents() if spec.admits(d)}
+        return {d["doc_id"] for d in self._catalog()[0] if spec.admits(d)}
 
     def ask(self, question: str, top_k: int = 5, filters: Filters | dict[str, Any] | None = None) -> Answer:
         """An extractive answer with [n] citations, or grounded=False when the sources lack one."""
@@ -391,14 +395,7 @@ class Engine:
         """``ask`` for an event loop: no thread is held while the model works."""
         hits = (await self.asearch(question, top_k=top_k, filters=filters, highlights=True)).hits
         sents = candidate_sentences(hits)
-        vecs = None
-        if sents:
-            pending = self._start_embedding([question] + [x.text for x in sents])
-            try:
-                vecs = await self._await_embedding(pending)
-            finally:
-                if not pending.done():
-                    pending.cancel()
+        vecs = await self._await_embedding(self._start_embedding([question] + [x.text for x in sents])) if sents else None
         return self._compose(question, hits, rank_sentences(sents, vecs))
 
     def _compose(self, question: str, hits: list[Hit], ranked) -> Answer:
@@ -418,7 +415,7 @@ class Engine:
         """Hits for many queries at once, their embeddings computed in batches (evaluation, benchmarks)."""
         for q in queries:
             _check_query(q, self.settings.max_query_chars)
-        _check_mode(mode)
+        check_mode(mode)
         allowed = self._allowed(self.parse_filters(filters))
         return self.retriever.search_many(queries, top_k, mode, allowed, highlights)
 
@@ -440,8 +437,7 @@ class Engine:
 
     def documents(self) -> list[DocumentInfo]:
         """Every document, by doc_id."""
-        self.store.refresh()
-        return [DocumentInfo(**d) for d in self.store.documents()]
+        return [DocumentInfo(**d) for d in self._catalog()[0]]
 
     def document(self, doc_id: str) -> Document | None:
         return self.store.document(doc_id)
@@ -489,8 +485,3 @@ def _check_query(query: str, limit: int) -> None:
         raise BadInputError("the query is empty")
     if len(query) > limit:
         raise BadInputError(f"the query is longer than {limit} characters (RAG_MAX_QUERY_CHARS)")
-
-
-def _check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise BadInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")

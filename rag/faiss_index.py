@@ -100,9 +100,6 @@ class FaissIndex:
         scores, ids = self.index.search(np.ascontiguousarray(queries, dtype="float32"), k, params=params)
         return scores, ids
 
-    def copy(self) -> FaissIndex:
-        return FaissIndex(self.dim, faiss.clone_index(self.index))
-
     def save(self, path: Path) -> None:
         """Write beside the target and swap in, so readers never see half a file."""
         tmp = path.with_name(path.name + ".tmp")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from .shapes import Highlight, Passage
+from .shapes import ChunkOut, DocumentSummary, Highlight, Passage
 
 
 @dataclass
@@ -92,7 +92,7 @@ class DocumentInfo:
     n_chunks: int
     path: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> DocumentSummary:
         """The public shape (the local ``path`` of a file is not part of it)."""
         return {
             "doc_id": self.doc_id,
@@ -112,8 +112,23 @@ class ChunkView:
     title: str
     source: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self.chunk), "title": self.title, "source": self.source}
+    def to_dict(self) -> ChunkOut:
+        c = self.chunk
+        return {
+            "chunk_id": c.chunk_id,
+            "doc_id": c.doc_id,
+            "ordinal": c.ordinal,
+            "text": c.text,
+            "char_start": c.char_start,
+            "char_end": c.char_end,
+            "line_start": c.line_start,
+            "line_end": c.line_end,
+            "section": c.section,
+            "n_tokens": c.n_tokens,
+            "page": c.page,
+            "title": self.title,
+            "source": self.source,
+        }
 
 
 @dataclass

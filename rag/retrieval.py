@@ -21,6 +21,12 @@ Mode = Literal["dense", "lexical", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
 
 
+def check_mode(mode: str) -> None:
+    """Raise BadInputError unless ``mode`` is a retriever mode."""
+    if mode not in MODES:
+        raise BadInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+
+
 @dataclass(frozen=True)
 class RetrievalParams:
     """Tuning knobs; defaults were chosen on SciFact train (see docs/EVALUATION.md)."""
@@ -97,8 +103,7 @@ class Retriever:
         lexical_lists: list[list[tuple[int, float]]] | None = None,
     ) -> list[list[Hit]]:
         """Top-k hits for each query; query embeddings are computed in one batch unless given."""
-        if mode not in MODES:
-            raise BadInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        check_mode(mode)
         allowed = self._allowed_rowids(allowed_docs)
         if (allowed is not None and len(allowed) == 0) or self.store.vectors is None:
             return [[] for _ in queries]

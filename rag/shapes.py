@@ -3,7 +3,38 @@ declares them as its response models (so /openapi.json is generated from these),
 
 from __future__ import annotations
 
+from typing import Any
+
 from typing_extensions import TypedDict  # pydantic needs this one below Python 3.12
+
+
+class DocumentSummary(TypedDict):
+    """A document's identity and metadata, without its text."""
+
+    doc_id: str
+    title: str
+    source: str
+    metadata: dict[str, Any]
+    sha256: str
+    n_chunks: int
+
+
+class ChunkOut(TypedDict):
+    """A stored chunk with provenance and its document's title and source."""
+
+    chunk_id: str
+    doc_id: str
+    ordinal: int
+    text: str
+    char_start: int
+    char_end: int
+    line_start: int
+    line_end: int
+    section: str
+    n_tokens: int
+    page: int | None
+    title: str
+    source: str
 
 
 class Highlight(TypedDict):

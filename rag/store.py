@@ -247,11 +247,11 @@ class Store:
         self.base = self.generation
         return written
 
-    def remove_stale_files(self, current: int | None = None) -> list[Path]:
+    def remove_stale_files(self) -> list[Path]:
         """Delete vector files the committed state does not need; call under the write lock.
         A reader still loading an old file retries with the current state (``refresh``)."""
         state = self._state()
-        return self.files.remove_stale(state["base"], state["generation"] if current is None else current)
+        return self.files.remove_stale(state["base"], state["generation"])
 
     @staticmethod
     def destroy(index_dir: Path) -> None:

@@ -39,9 +39,6 @@ class NumpyIndex:
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(scores, order, 1), ids[order]
 
-    def copy(self) -> NumpyIndex:
-        return NumpyIndex(self.dim, self.ids.copy(), self.vectors.copy())
-
     def upgraded(self) -> NumpyIndex:
         return self
 
