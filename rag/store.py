@@ -40,7 +40,7 @@ class Store:
         self.files = VectorFiles(self.dir, get_backend(backend))
         self._reload_lock = threading.Lock()  # one refresher at a time
         self._rw = ReadWriteLock()  # searches versus in-place updates of ``vectors``
-        self.last_write: dict[str, int] = {}  # what the last write put on disk (bench/write_cost.py)
+        self.last_write: dict[str, int] = {}  # bytes the last write put in a delta and a snapshot
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             manifest.check(self.dir, spec)
@@ -105,8 +105,10 @@ class Store:
     def _catch_up(self, state: dict[str, int]) -> None:
         dim = state["dim"] or None
         if self.vectors is not None and dim == self.dim and state["base"] <= self.generation:
+            deltas = self.files.read_deltas(self.generation, state["generation"])  # disk reads outside the lock
             with self._rw.write():
-                self.files.catch_up(self.vectors, self.generation, state["generation"])
+                for delta in deltas:
+                    delta.apply(self.vectors)
                 self.generation, self.base = state["generation"], state["base"]
             return
         vectors = self.files.load(state["base"], state["generation"], dim) if dim else None
@@ -205,12 +207,15 @@ class Store:
             conn.rollback()
             raise
         try:
-            with self._rw.write():
-                if self.vectors is None and dim:
-                    self.vectors = self.files.backend.create(dim)
-                if self.vectors is not None:
-                    delta.apply(self.vectors)
-                self.generation, self.dim = generation, dim
+            # A reader's refresh() may have applied this committed generation already: applying a
+            # delta twice would add its vectors twice, so both sides go through _reload_lock.
+            with self._reload_lock, self._rw.write():
+                if self.generation < generation:
+                    if self.vectors is None and dim:
+                        self.vectors = self.files.backend.create(dim)
+                    if self.vectors is not None:
+                        delta.apply(self.vectors)
+                    self.generation, self.dim = generation, dim
                 upgraded = self.vectors.upgraded() if self.vectors is not None else None
                 changed_kind = upgraded is not self.vectors
                 self.vectors = upgraded

@@ -50,13 +50,14 @@ class VectorFiles:
         """The index at ``generation``: the base snapshot with the later deltas applied. Raises
         OSError if a file is gone (compacted meanwhile: read the generation again)."""
         index = self.backend.load(self.snapshot_path(base), dim) if base else self.backend.create(dim)
-        self.catch_up(index, base, generation)
+        for delta in self.read_deltas(base, generation):
+            delta.apply(index)
         return index
 
-    def catch_up(self, index: VectorIndex, have: int, want: int) -> None:
-        """Apply the deltas after generation ``have`` up to ``want``, in place. Raises OSError if one is gone."""
-        for delta in [self.read_delta(g) for g in range(have + 1, want + 1)]:  # read all before changing anything
-            delta.apply(index)
+    def read_deltas(self, have: int, want: int) -> list[Delta]:
+        """The deltas after generation ``have`` up to ``want``, all read before anything is changed.
+        Raises OSError if one is gone."""
+        return [self.read_delta(g) for g in range(have + 1, want + 1)]
 
     def read_delta(self, generation: int) -> Delta:
         with np.load(self.delta_path(generation)) as d:

@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 
 from rag import NewDocument
@@ -201,3 +203,23 @@ def test_other_engines_catch_up_through_deltas_or_a_new_snapshot(tmp_path, embed
     state = check_index(tmp_path)
     assert state["vectors"] == 2 and (state["base"] > 0) == compact  # snapshots only when compacting
     assert stale_files(tmp_path, state["generation"], state["base"]) == []
+
+
+def test_readers_catching_up_never_apply_a_write_twice(tmp_path, embedder):
+    e = engine_at(tmp_path, embedder)
+    e.add_documents([NewDocument(title="Seed", text="Jaguars in the Lacandon forest.")])
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            e.store.refresh()
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(30):
+        e.add_documents([NewDocument(title=f"N{i}", text=f"Tapir number {i} crossed the river.")])
+    stop.set()
+    for t in threads:
+        t.join()
+    assert e.store.vectors.ntotal == e.stats()["chunks"] == 31
