@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -14,8 +14,11 @@ from .lexical import STOPWORDS
 from .models import Hit
 from .normalize import point_lookup
 from .sentences import sentence_spans
-from .shapes import AskResponse, Citation, ContextResponse
+from .shapes import AskResponse, Citation, Claim, ContextResponse
 from .tokens import count_tokens, truncate_tokens
+
+if TYPE_CHECKING:
+    from .llm import Completion
 
 NOT_FOUND = "The indexed documents do not answer this question."
 MIN_SENTENCE_CHARS = 25
@@ -31,6 +34,10 @@ class Answer:
     score: float
     citations: list[Citation] = field(default_factory=list)
     passages: list[Hit] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    mode: str = "extractive"
+    model: str | None = None
+    completion: Completion | None = field(default=None, repr=False)  # the LLM's own text and token counts
 
     def to_dict(self) -> AskResponse:
         return {
@@ -38,7 +45,10 @@ class Answer:
             "answer": self.answer,
             "grounded": self.grounded,
             "score": round(self.score, 4),
+            "mode": self.mode,
+            "model": self.model,
             "citations": self.citations,
+            "claims": self.claims,
             "passages": [h.to_dict() for h in self.passages],
         }
 
@@ -128,27 +138,43 @@ def compose(
     parts: list[str] = []
     citations: list[Citation] = []
     for sc, s in chosen:
-        h = hits[s.hit]
-        marker = s.hit + 1
-        start, end = h.chunk.char_start + s.start, h.chunk.char_start + s.end
-        points = line_points_of(h.chunk.doc_id)
-        parts.append(f"{s.text} [{marker}]")
-        citations.append(
-            {
-                "marker": marker,
-                "chunk_id": h.chunk.chunk_id,
-                "doc_id": h.chunk.doc_id,
-                "title": h.title,
-                "source": h.source,
-                "text": s.text,
-                "char_start": start,
-                "char_end": end,
-                "line_start": point_lookup(points, start, h.chunk.line_start),
-                "line_end": point_lookup(points, end - 1, h.chunk.line_end),
-                "score": round(sc, 4),
-            }
-        )
-    return Answer(question, " ".join(parts), True, best, citations, hits)
+        parts.append(f"{s.text} [{s.hit + 1}]")
+        citations.append(cite(hits, s, sc, line_points_of))
+    return Answer(question, " ".join(parts), True, best, citations, hits, [quoted_claim(c) for c in citations])
+
+
+def quoted_claim(c: Citation) -> Claim:
+    """An extractive sentence as a claim: it is an exact quote of its source, so fully supported."""
+    return {
+        "text": c["text"],
+        "markers": [c["marker"]],
+        "supported": True,
+        "score": 1.0,
+        "coverage": 1.0,
+        "similarity": 1.0,
+        "unsupported_terms": [],
+        "source": c,
+    }
+
+
+def cite(hits: list[Hit], s: _Sentence, score: float, line_points_of) -> Citation:
+    """The provenance of sentence ``s`` of passage ``hits[s.hit]``: document, lines, character span."""
+    h = hits[s.hit]
+    start, end = h.chunk.char_start + s.start, h.chunk.char_start + s.end
+    points = line_points_of(h.chunk.doc_id)
+    return {
+        "marker": s.hit + 1,
+        "chunk_id": h.chunk.chunk_id,
+        "doc_id": h.chunk.doc_id,
+        "title": h.title,
+        "source": h.source,
+        "text": s.text,
+        "char_start": start,
+        "char_end": end,
+        "line_start": point_lookup(points, start, h.chunk.line_start),
+        "line_end": point_lookup(points, end - 1, h.chunk.line_end),
+        "score": round(score, 4),
+    }
 
 
 @dataclass

@@ -62,6 +62,22 @@ class Settings(BaseSettings):
     # Calibrated with bench/calibrate_ask.py (docs/EVALUATION.md): answerable dev questions vs near-topic ones.
     ask_threshold: float = Field(default=0.50, description="Min sentence similarity to call an answer grounded.")
     ask_min_coverage: float = Field(default=0.75, description="Min share of the question's names/years in the passages.")
+    # Generation (any OpenAI-compatible server; unset base URL = extractive answers only)
+    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible API base (http://host:port/v1); unset = extractive.")
+    llm_model: str = Field(default="default", description="Model name sent to the LLM server.")
+    llm_api_key: str | None = Field(default=None, description="Key for the LLM server (many local servers need none).")
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="Longest one LLM call may take (then the extractive answer is given).")
+    llm_max_tokens: int = Field(default=400, ge=1, description="Most tokens the LLM may write per answer.")
+    llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    llm_context_tokens: int = Field(default=1500, ge=64, description="Token budget (cl100k) of the numbered passages in the prompt.")
+    # Citation verification of generated answers (calibrated in bench/verifier_eval.py, docs/EVALUATION.md)
+    verify_threshold: float = Field(default=0.55, ge=0, le=1, description="Min support score for a generated sentence to count as supported.")
+    verify_mode: Literal["drop", "refuse"] = Field(
+        default="drop", description="drop: unsupported sentences leave the answer (kept in claims); refuse: any unsupported sentence refuses it."
+    )
+    llm_fallback: Literal["extractive", "abstain"] = Field(
+        default="extractive", description="What to answer when no generated sentence is supported (or the LLM fails)."
+    )
     # Service
     host: str = "127.0.0.1"
     port: int = 8000

@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,13 @@ from .config import Settings
 from .embedding import Embedder, embed_key
 from .errors import BadInputError, ConflictError, TimedOutError
 from .filters import Filters, check_fields, known_fields, parse_filters
+from .generate import Event, Generator, Policy, finish_events
 from .ingest import Prepared, doc_id_for, prepare, sha256_bytes
+from .llm import LLM, LLMError, Message
 from .loaders import Extracted, LoadError, load_bytes
 from .locking import IndexLock
 from .models import ChunkView, Document, DocumentInfo, Hit, SyncReport
+from .prompt import rewrite_messages, standalone_from_turns
 from .retrieval import Mode, RetrievalParams, Retriever, check_mode
 from .shapes import SearchResponse
 from .store import DocumentWrite, IndexSpec, Store
@@ -75,6 +78,7 @@ class Engine:
         self._write_lock = IndexLock(self.store.dir / "write.lock")
         self._batcher: MicroBatcher | None = None
         self._docs_cache: tuple[int, list[dict[str, Any]], set[str]] | None = None
+        self._generator: Generator | None = None
 
     # -- embedding
     def embed_queries(self, queries: list[str]) -> np.ndarray:
@@ -384,19 +388,80 @@ class Engine:
             return None
         return {d["doc_id"] for d in self._catalog()[0] if spec.admits(d)}
 
-    def ask(self, question: str, top_k: int = 5, filters: Filters | dict[str, Any] | None = None) -> Answer:
-        """An extractive answer with [n] citations, or grounded=False when the sources lack one."""
+    def ask(self, question: str, top_k: int = 5, filters: Filters | dict[str, Any] | None = None, generate: bool = True) -> Answer:
+        """An answer with [n] citations, or grounded=False when the sources lack one: extractive, or
+        written by the configured LLM and verified (``generate``)."""
+        if generate and self.settings.llm_base_url:
+            return asyncio.run(self._ask_once(question, top_k, filters))
         hits = self.search(question, top_k=top_k, filters=filters, highlights=True).hits
         sents = candidate_sentences(hits)
         vecs = self.embed_queries([question] + [x.text for x in sents]) if sents else None
         return self._compose(question, hits, rank_sentences(sents, vecs))
 
-    async def aask(self, question: str, top_k: int = 5, filters: Filters | dict[str, Any] | None = None) -> Answer:
-        """``ask`` for an event loop: no thread is held while the model works."""
+    async def _ask_once(self, question: str, top_k: int, filters: Filters | dict[str, Any] | None) -> Answer:
+        # The async client belongs to the loop that made it: one of its own for this one call.
+        llm = LLM.from_settings(self.settings)
+        assert llm is not None
+        try:
+            gen = Generator(llm, Policy.from_settings(self.settings), self.aembed, self.store.line_points)
+            return await gen.answer(question, await self._aextractive(question, top_k, filters))
+        finally:
+            await llm.close()
+
+    async def aask(self, question: str, top_k: int = 5, filters: Filters | dict[str, Any] | None = None, generate: bool = True) -> Answer:
+        """``ask`` for an event loop: no thread is held while the model works. With an LLM configured
+        (and ``generate``), the answer is written by it and verified sentence by sentence."""
+        extractive = await self._aextractive(question, top_k, filters)
+        gen = self.generator if generate else None
+        return await gen.answer(question, extractive) if gen else extractive
+
+    async def astream_ask(
+        self, question: str, top_k: int = 5, filters: Filters | dict[str, Any] | None = None, generate: bool = True
+    ) -> AsyncIterator[Event]:
+        """``aask`` as events: the passages first, then the answer's text as it is written, then the
+        verified claims and a final event with the whole response."""
+        extractive = await self._aextractive(question, top_k, filters)
+        gen = self.generator if generate else None
+        if gen:
+            async for e in gen.stream(question, extractive):
+                yield e
+            return
+        yield Event("passages", {"passages": [h.to_dict() for h in extractive.passages]})
+        async for e in finish_events(extractive):
+            yield e
+
+    async def _aextractive(self, question: str, top_k: int, filters: Filters | dict[str, Any] | None) -> Answer:
         hits = (await self.asearch(question, top_k=top_k, filters=filters, highlights=True)).hits
         sents = candidate_sentences(hits)
-        vecs = await self._await_embedding(self._start_embedding([question] + [x.text for x in sents])) if sents else None
+        vecs = await self.aembed([question] + [x.text for x in sents]) if sents else None
         return self._compose(question, hits, rank_sentences(sents, vecs))
+
+    async def aembed(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of ``texts`` without holding a thread, bounded by ``request_timeout_s``."""
+        return await self._await_embedding(self._start_embedding(texts))
+
+    @property
+    def generator(self) -> Generator | None:
+        """The LLM answer writer, when ``RAG_LLM_BASE_URL`` is set."""
+        if self._generator is None and self.settings.llm_base_url:
+            llm = LLM.from_settings(self.settings)
+            assert llm is not None
+            self._generator = Generator(llm, Policy.from_settings(self.settings), self.aembed, self.store.line_points)
+        return self._generator
+
+    async def rewrite_question(self, history: list[Message]) -> str:
+        """A standalone retrieval query for a conversation's last question: written by the LLM when one
+        is configured and there is history to resolve, else taken from the recent user turns."""
+        fallback = standalone_from_turns(history, self.settings.max_query_chars)
+        gen = self.generator
+        if gen is None or sum(m["role"] == "user" for m in history) < 2:
+            return fallback
+        try:
+            text = (await gen.llm.complete(rewrite_messages(history), max_tokens=96)).text.strip()
+        except LLMError as e:
+            log.warning("%s; using the recent user turns as the query", e)
+            return fallback
+        return text[: self.settings.max_query_chars] or fallback
 
     def _compose(self, question: str, hits: list[Hit], ranked) -> Answer:
         return compose(question, hits, ranked, self.settings.ask_threshold, self.store.line_points, self.settings.ask_min_coverage)

@@ -92,12 +92,29 @@ class Citation(TypedDict):
     score: float
 
 
+class Claim(TypedDict):
+    """One sentence of an answer and its check against the passages it cites: ``supported`` when its
+    support score reaches the threshold and every name, number and date in it occurs in those passages."""
+
+    text: str
+    markers: list[int]
+    supported: bool
+    score: float
+    coverage: float
+    similarity: float
+    unsupported_terms: list[str]
+    source: Citation | None
+
+
 class AskResponse(TypedDict):
     question: str
     answer: str
     grounded: bool
     score: float
+    mode: str
+    model: str | None
     citations: list[Citation]
+    claims: list[Claim]
     passages: list[Passage]
 
 

@@ -1,0 +1,159 @@
+"""Checking a generated answer, sentence by sentence, against the passages it cites.
+
+A sentence's support score is ``0.5 * coverage + 0.5 * similarity``:
+
+- coverage: share of its content words (stemmed) and numbers found in the cited passages;
+- similarity: cosine similarity of its embedding with the best sentence of the cited passages.
+
+Names, numbers and dates of the sentence that occur in none of the cited passages are listed in
+``unsupported_terms``; any such term makes the sentence unsupported, whatever its score. A sentence
+that cites nothing (or only markers that name no passage) is checked against all the passages.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .answer import _Sentence, candidate_sentences, cite
+from .highlight import stem
+from .lexical import STOPWORDS
+from .models import Hit
+from .sentences import sentence_spans
+from .shapes import Claim
+
+COVERAGE_WEIGHT = 0.5
+_MARKERS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_WORD = re.compile(r"[^\W_]+(?:[’'.\-][^\W_]+)*")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_LEADING = re.compile(r"^(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\][.,;:]?)+")
+_PUNCT_ONLY = re.compile(r"^[\W_]*$")
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: 'Calderón' and 'Calderon' are the same name."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+
+
+@dataclass
+class Sentence:
+    """A sentence of the answer: its text as written, without markers, and the markers it carries."""
+
+    written: str
+    text: str
+    markers: list[int]
+
+
+def split_claims(answer: str) -> list[Sentence]:
+    """The answer's sentences with their [n] markers; markers that open a sentence ("... Mexico. [2] The
+    next ...") belong to the sentence before."""
+    out: list[Sentence] = []
+    for s, e in sentence_spans(answer):
+        written = answer[s:e].strip()
+        lead = _LEADING.match(written)
+        if lead and out:
+            out[-1].markers += _numbers(lead.group())
+            out[-1].written += " " + lead.group().strip()
+            written = written[lead.end() :].strip()
+        text = _MARKERS.sub("", written).strip()
+        if not _PUNCT_ONLY.match(text):
+            out.append(Sentence(written, text, _numbers(written)))
+    return out
+
+
+def _numbers(markers: str) -> list[int]:
+    return [int(n) for m in _MARKERS.finditer(markers) for n in re.split(r"[,;]", m.group(1))]
+
+
+def content_words(text: str) -> set[str]:
+    """Stems of the words that carry meaning (stopwords and one-letter words left out)."""
+    return {stem(w) for w in (fold(x) for x in _WORD.findall(text)) if len(w) > 1 and w not in STOPWORDS}
+
+
+def key_terms(text: str) -> list[str]:
+    """Names, numbers and dates: the words a fabricated sentence gets wrong. A capitalized word counts
+    as a name unless it is a stopword (so a sentence's opening 'The' is not one)."""
+    out = []
+    for w in _WORD.findall(text):
+        w = re.sub(r"[’']s$", "", w).rstrip(".")
+        if any(ch.isdigit() for ch in w) or (w[:1].isupper() and fold(w) not in STOPWORDS and len(w) > 1):
+            out.append(w)
+    return list(dict.fromkeys(out))
+
+
+def _number_key(w: str) -> str:
+    return w.replace(",", "")
+
+
+def _vocabulary(text: str) -> tuple[set[str], set[str], str]:
+    words = [fold(x) for x in _WORD.findall(text)]
+    return {stem(w) for w in words}, {_number_key(w) for w in words if _NUMBER.fullmatch(w)}, " " + " ".join(words) + " "
+
+
+@dataclass
+class Evidence:
+    """What the passages offer: their sentences (for similarity and the support span) and their words."""
+
+    hits: list[Hit]
+    sentences: list[_Sentence]
+
+    @classmethod
+    def of(cls, hits: list[Hit]) -> Evidence:
+        return cls(hits, candidate_sentences(hits))
+
+
+class Verifier:
+    """Scores each sentence of an answer against its cited passages; embeddings come from ``embed``'s
+    caller in one batch (``texts()`` then ``judge(vectors)``), so the model runs once per answer."""
+
+    def __init__(self, answer: str, hits: list[Hit], threshold: float, line_points_of: Callable[[str], list[tuple[int, int]]]):
+        self.claims = split_claims(answer)
+        self.evidence = Evidence.of(hits)
+        self.threshold = threshold
+        self.line_points_of = line_points_of
+        self._vocab = [_vocabulary(f"{h.title} {h.chunk.text}") for h in hits]
+
+    def texts(self) -> list[str]:
+        """Texts to embed: the claims, then the evidence sentences."""
+        return [c.text for c in self.claims] + [s.text for s in self.evidence.sentences]
+
+    def judge(self, vectors: np.ndarray | None) -> list[Claim]:
+        """Each claim with its score, verdict and supporting span; ``vectors`` are unit vectors of ``texts()``."""
+        n = len(self.claims)
+        sims = vectors[:n] @ vectors[n:].T if vectors is not None and len(self.evidence.sentences) else np.zeros((n, 0))
+        return [self._judge(i, c, sims[i]) for i, c in enumerate(self.claims)]
+
+    def _judge(self, i: int, c: Sentence, sims: np.ndarray) -> Claim:
+        valid = sorted({m for m in c.markers if 1 <= m <= len(self._vocab)})
+        cited = [m - 1 for m in valid] or list(range(len(self._vocab)))
+        stems = set().union(*(self._vocab[j][0] for j in cited)) if cited else set()
+        numbers = set().union(*(self._vocab[j][1] for j in cited)) if cited else set()
+        phrases = " ".join(self._vocab[j][2] for j in cited)
+        words = content_words(c.text)
+        coverage = sum(w in stems for w in words) / len(words) if words else 0.0
+        missing = [t for t in key_terms(c.text) if not _occurs(t, numbers, phrases)]
+        best, similarity = None, 0.0
+        for k, s in enumerate(self.evidence.sentences):
+            if s.hit in cited and (best is None or sims[k] > similarity):
+                best, similarity = s, float(sims[k])
+        score = max(0.0, min(1.0, COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * max(similarity, 0.0)))
+        return {
+            "text": c.written,
+            "markers": valid,
+            "supported": not missing and bool(words) and score >= self.threshold,
+            "score": round(score, 4),
+            "coverage": round(coverage, 4),
+            "similarity": round(similarity, 4),
+            "unsupported_terms": missing,
+            "source": cite(self.evidence.hits, best, similarity, self.line_points_of) if best is not None else None,
+        }
+
+
+def _occurs(term: str, numbers: set[str], phrases: str) -> bool:
+    if _NUMBER.fullmatch(term):
+        return _number_key(term) in numbers
+    return f" {fold(term)} " in phrases or f" {stem(fold(term))}" in phrases
