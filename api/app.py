@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Route
 
 from rag import Engine, Settings, __version__
 from rag.errors import BadInputError, ConflictError, NotFoundError, RagError, TimedOutError, UnavailableError
@@ -23,8 +23,9 @@ from rag.errors import BadInputError, ConflictError, NotFoundError, RagError, Ti
 from .auth import FailureLimiter
 from .deps import require_key
 from .guard import ABANDONED, RequestGuard
+from .mcp import KeyGate, build_mcp
 from .metrics import Metrics
-from .routes import documents, ops, search
+from .routes import chat, documents, ops, search
 from .schemas import errors
 
 log = logging.getLogger("rag.api")
@@ -100,7 +101,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.metrics.worker_starts.inc()
         if engine is None:
             threading.Thread(target=_start_engine, args=(app, settings), daemon=True).start()
-        yield
+        async with mcp_sessions.run():
+            yield
 
     # /docs and /openapi.json are routes of our own below, so they follow RAG_PROTECT_READS.
     app = FastAPI(
@@ -159,6 +161,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (ops.protected, search.router, documents.router):
         app.include_router(router, dependencies=reads, responses=read_errors)
     app.include_router(documents.writes, dependencies=writes, responses=write_errors)
+    app.include_router(chat.router, dependencies=reads, responses=read_errors)
+
+    def ready_engine() -> Engine:
+        if not app.state.ready:
+            raise RuntimeError("index is still loading; retry when GET /ready answers 200")
+        return app.state.engine
+
+    _, mcp_sessions, mcp_endpoint = build_mcp(ready_engine, settings.base_url(), settings.host)
+    gated = KeyGate(mcp_endpoint, settings.api_key, app.state.auth_limiter) if settings.protect_reads and settings.api_key else mcp_endpoint
+    app.router.routes.append(Route("/mcp", endpoint=gated, methods=["GET", "POST", "DELETE"], include_in_schema=False))
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=reads)
     async def openapi():

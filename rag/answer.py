@@ -39,6 +39,11 @@ class Answer:
     model: str | None = None
     completion: Completion | None = field(default=None, repr=False)  # the LLM's own text and token counts
 
+    def usage(self) -> dict[str, int] | None:
+        """The LLM server's token counts for this answer (None when no LLM wrote one)."""
+        c = self.completion
+        return {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens} if c else None
+
     def to_dict(self) -> AskResponse:
         return {
             "question": self.question,

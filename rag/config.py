@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = None
+    public_url: str | None = Field(
+        default=None, description="This service's address as clients see it (links in MCP results); default http://host:port."
+    )
     protect_reads: bool = False
     cors_origins: list[str] = Field(default_factory=list)
     max_upload_mb: float = Field(default=20.0, gt=0, description="Largest upload accepted (413 beyond).")
@@ -108,6 +111,10 @@ class Settings(BaseSettings):
         if self.protect_reads and not self.api_key:
             return "RAG_PROTECT_READS=true needs RAG_API_KEY: without a key every route would stay open"
         return None
+
+    def base_url(self) -> str:
+        """The address clients reach this service at."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def server_workers(self) -> int:
         """Worker processes for `rag serve`: each has its own interpreter lock, so they use every core."""

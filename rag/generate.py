@@ -93,7 +93,7 @@ class Generator:
             answer = self._fallback(extractive, [], None)
         answer.completion = completion
         yield Event("claims", {"claims": answer.claims, "citations": answer.citations})
-        yield Event("done", dict(answer.to_dict()))
+        yield Event("done", {**answer.to_dict(), "usage": answer.usage()})
 
     async def verified(self, extractive: Answer, completion: Completion) -> Answer:
         """Check each sentence of ``completion`` and apply the policy."""

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
-from api import schemas
+from api import chat_schemas, schemas
 from api.app import create_app
 from tests.helpers import engine_at, make_pdf
 
@@ -46,7 +46,12 @@ def _calls(client) -> list[tuple[str, str, dict]]:
         ("POST", "/search", {"json": {"query": ""}}),
         ("POST", "/ask", {"json": {"question": "When did Tillerson travel to Mexico City?"}}),
         ("POST", "/ask", {"json": {"question": "Which team won the 1998 FIFA World Cup final?"}}),
+        ("POST", "/ask", {"json": {"question": "", "stream": True}}),
         ("POST", "/context", {"json": {"query": "Mexican army", "max_tokens": 200}}),
+        ("GET", "/v1/models", {}),
+        ("POST", "/v1/chat/completions", {"json": {"model": "grounded-rag", "messages": [{"role": "user", "content": "What is the Merida Initiative?"}]}}),
+        ("POST", "/v1/chat/completions", {"json": {"messages": [{"role": "system", "content": "Be brief."}]}}),
+        ("POST", "/v1/chat/completions", {"json": {"messages": []}}),
         ("POST", "/documents", {"headers": AUTH, "files": pdf}),
         ("POST", "/documents", {"json": {"title": "x", "text": "y"}}),
         ("POST", "/documents", {"headers": {**AUTH, "Content-Type": "text/plain"}, "content": b"hello"}),
@@ -68,7 +73,7 @@ def _model(response: dict) -> TypeAdapter | None:
     FastAPI's own 422 model)."""
     ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
     name = ref.rsplit("/", 1)[-1]
-    shape = getattr(schemas, name, None) if name else None
+    shape = (getattr(schemas, name, None) or getattr(chat_schemas, name, None)) if name else None
     return TypeAdapter(shape) if shape is not None else None
 
 

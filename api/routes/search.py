@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from rag.generate import Event
+
 from ..deps import EngineDep
 from ..schemas import AskRequest, AskResponse, ContextRequest, ContextResponse, SearchRequest, SearchResponse, errors
+from ..sse import event, sse_response
 
 router = APIRouter(tags=["search"], responses=errors(400, 413, 503, 504))
 
@@ -22,9 +28,29 @@ async def search(req: SearchRequest, engine: EngineDep):
     return JSONResponse(result.to_dict())
 
 
-@router.post("/ask", response_model=AskResponse, summary="Extractive answer with [n] citations")
+ASK_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The answer; with `stream: true`, Server-Sent Events `passages`, `token`…, `claims`, `done` (`error` if the LLM fails).",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.post("/ask", response_model=AskResponse, summary="Answer with verified [n] citations (extractive, or by an LLM)", responses=ASK_STREAM)
 async def ask(req: AskRequest, engine: EngineDep):
-    return JSONResponse((await engine.aask(req.question, req.top_k, req.filter_dict())).to_dict())
+    if req.stream:
+        # Retrieval runs before the response starts, so bad filters or an overloaded model still get
+        # their own status code rather than an error inside a 200 stream.
+        events = engine.astream_ask(req.question, req.top_k, req.filter_dict(), req.generate)
+        first = await anext(events)
+        return sse_response(_framed(first, events))
+    return JSONResponse((await engine.aask(req.question, req.top_k, req.filter_dict(), req.generate)).to_dict())
+
+
+async def _framed(first: Event, rest: AsyncIterator[Event]) -> AsyncIterator[str]:
+    yield event(first.data, first.kind)
+    async for e in rest:
+        yield event(e.data, e.kind)
 
 
 @router.post("/context", response_model=ContextResponse, summary="Numbered passages within a token budget")
