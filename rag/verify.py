@@ -56,7 +56,7 @@ def split_claims(answer: str) -> list[Sentence]:
         written = answer[s:e].strip()
         lead = _LEADING.match(written)
         if lead and out:
-            out[-1].markers += _numbers(lead.group())
+            out[-1].markers = list(dict.fromkeys(out[-1].markers + _numbers(lead.group())))
             out[-1].written += " " + lead.group().strip()
             written = written[lead.end() :].strip()
         text = _MARKERS.sub("", written).strip()
@@ -66,7 +66,7 @@ def split_claims(answer: str) -> list[Sentence]:
 
 
 def _numbers(markers: str) -> list[int]:
-    return [int(n) for m in _MARKERS.finditer(markers) for n in re.split(r"[,;]", m.group(1))]
+    return list(dict.fromkeys(int(n) for m in _MARKERS.finditer(markers) for n in re.split(r"[,;]", m.group(1))))
 
 
 def content_words(text: str) -> set[str]:
