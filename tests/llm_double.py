@@ -141,15 +141,19 @@ async def _stream(model: str, text: str, usage: dict[str, int], entry: dict[str,
             body["usage"] = usage
         return f"data: {json.dumps(body)}\n\n"
 
-    yield chunk({"role": "assistant", "content": ""})
-    for i, word in enumerate(text.split(" ")):
-        if model == "slow":
-            await asyncio.sleep(0.05)
-        yield chunk({"content": word if i == 0 else " " + word})
-    yield chunk({}, "stop")
-    yield chunk({}, with_usage=True)
-    yield "data: [DONE]\n\n"
-    entry["finished"] = True
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        for i, word in enumerate(text.split(" ")):
+            if model == "slow":
+                await asyncio.sleep(0.05)
+            yield chunk({"content": word if i == 0 else " " + word})
+        yield chunk({}, "stop")
+        yield chunk({}, with_usage=True)
+        yield "data: [DONE]\n\n"
+        entry["finished"] = True
+    except BaseException:  # the client hung up (Starlette cancels the stream)
+        entry["cancelled"] = True
+        raise
 
 
 class Double:

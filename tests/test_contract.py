@@ -49,7 +49,11 @@ def _calls(client) -> list[tuple[str, str, dict]]:
         ("POST", "/ask", {"json": {"question": "", "stream": True}}),
         ("POST", "/context", {"json": {"query": "Mexican army", "max_tokens": 200}}),
         ("GET", "/v1/models", {}),
-        ("POST", "/v1/chat/completions", {"json": {"model": "grounded-rag", "messages": [{"role": "user", "content": "What is the Merida Initiative?"}]}}),
+        (
+            "POST",
+            "/v1/chat/completions",
+            {"json": {"model": "grounded-rag", "messages": [{"role": "user", "content": "What is the Merida Initiative?"}]}},
+        ),
         ("POST", "/v1/chat/completions", {"json": {"messages": [{"role": "system", "content": "Be brief."}]}}),
         ("POST", "/v1/chat/completions", {"json": {"messages": []}}),
         ("POST", "/documents", {"headers": AUTH, "files": pdf}),
