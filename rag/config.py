@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
     llm_context_tokens: int = Field(default=1500, ge=64, description="Token budget (cl100k) of the numbered passages in the prompt.")
     # Citation verification of generated answers (calibrated in bench/verifier_eval.py, docs/EVALUATION.md)
-    verify_threshold: float = Field(default=0.55, ge=0, le=1, description="Min support score for a generated sentence to count as supported.")
+    verify_threshold: float = Field(default=0.50, ge=0, le=1, description="Min support score for a generated sentence to count as supported.")
     verify_mode: Literal["drop", "refuse"] = Field(
         default="drop", description="drop: unsupported sentences leave the answer (kept in claims); refuse: any unsupported sentence refuses it."
     )

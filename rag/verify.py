@@ -74,14 +74,16 @@ def content_words(text: str) -> set[str]:
     return {stem(w) for w in (fold(x) for x in _WORD.findall(text)) if len(w) > 1 and w not in STOPWORDS}
 
 
-def key_terms(text: str) -> list[str]:
+def key_terms(text: str, common: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """Names, numbers and dates: the words a fabricated sentence gets wrong. A capitalized word counts
-    as a name unless it is a stopword (so a sentence's opening 'The' is not one)."""
+    as a name unless it is a stopword; the sentence's first word also not when ``common`` (words the
+    passages use in lower case) holds it, so an opening 'About' or 'Because' is no name. Hyphenated
+    words count part by part ('1994-2004', 'Chilean-style')."""
     out = []
-    for w in _WORD.findall(text):
-        w = re.sub(r"[’']s$", "", w).rstrip(".")
-        if any(ch.isdigit() for ch in w) or (w[:1].isupper() and fold(w) not in STOPWORDS and len(w) > 1):
-            out.append(w)
+    for i, whole in enumerate(_WORD.findall(text)):
+        for w in re.sub(r"[’']s$", "", whole).rstrip(".").split("-"):
+            if any(ch.isdigit() for ch in w) or w[:1].isupper() and len(w) > 1 and fold(w) not in STOPWORDS and not (i == 0 and w.lower() in common):
+                out.append(w)
     return list(dict.fromkeys(out))
 
 
@@ -90,7 +92,9 @@ def _number_key(w: str) -> str:
 
 
 def _vocabulary(text: str) -> tuple[set[str], set[str], str]:
-    words = [fold(x) for x in _WORD.findall(text)]
+    tokens = [fold(x) for x in _WORD.findall(text)]
+    words = tokens + [part.strip(".") for t in tokens if "-" in t for part in t.split("-")]
+    words += [w.replace(".", "") for w in words if "." in w]  # "U.S." and "US" are one name
     return {stem(w) for w in words}, {_number_key(w) for w in words if _NUMBER.fullmatch(w)}, " " + " ".join(words) + " "
 
 
@@ -116,6 +120,7 @@ class Verifier:
         self.threshold = threshold
         self.line_points_of = line_points_of
         self._vocab = [_vocabulary(f"{h.title} {h.chunk.text}") for h in hits]
+        self._common = {w for h in hits for w in _WORD.findall(h.chunk.text) if w.islower()}
 
     def texts(self) -> list[str]:
         """Texts to embed: the claims, then the evidence sentences."""
@@ -135,7 +140,7 @@ class Verifier:
         phrases = " ".join(self._vocab[j][2] for j in cited)
         words = content_words(c.text)
         coverage = sum(w in stems for w in words) / len(words) if words else 0.0
-        missing = [t for t in key_terms(c.text) if not _occurs(t, numbers, phrases)]
+        missing = [t for t in key_terms(c.text, self._common) if not _occurs(t, numbers, phrases)]
         best, similarity = None, 0.0
         for k, s in enumerate(self.evidence.sentences):
             if s.hit in cited and (best is None or sims[k] > similarity):
@@ -156,4 +161,5 @@ class Verifier:
 def _occurs(term: str, numbers: set[str], phrases: str) -> bool:
     if _NUMBER.fullmatch(term):
         return _number_key(term) in numbers
-    return f" {fold(term)} " in phrases or f" {stem(fold(term))}" in phrases
+    folded = fold(term).replace(".", "")
+    return f" {folded} " in phrases or f" {stem(folded)}" in phrases

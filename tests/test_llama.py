@@ -12,11 +12,13 @@ import shutil
 import pytest
 from openai import OpenAI
 
+from rag import Settings
 from tests.llm_server import ALIAS, LlamaServer, llama_missing
 from tests.server import Server
 from tests.test_chat_http import QUESTION, _mcp, read_sse
 
 pytestmark = [pytest.mark.llm, pytest.mark.skipif(bool(llama_missing()), reason=llama_missing() or "")]
+THRESHOLD = Settings().verify_threshold
 MARKER = re.compile(r"\[(\d+)\]")
 
 
@@ -45,7 +47,7 @@ def _claims_belong_to(text: str, claims: list[dict], n_passages: int) -> None:
     for c in claims:
         assert _plain(c["text"]) in _plain(text)
         assert all(1 <= m <= n_passages for m in c["markers"])
-        assert c["supported"] == (not c["unsupported_terms"] and c["score"] >= 0.55)
+        assert c["supported"] == (not c["unsupported_terms"] and c["score"] >= THRESHOLD)
 
 
 def test_streamed_ask(server):
