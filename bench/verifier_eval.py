@@ -3,11 +3,12 @@
 For every question of the dev files, the top-5 passages are retrieved. Correct claims are (a) the
 sentences of the extractive answer and (b) the first quotable sentence of each of passages 1-3, each
 cited with its own marker; (c) the file's reference answer, a human paraphrase, cited to the
-passage that holds its evidence (reported apart: a paraphrase may legitimately drop a name). Injected claims are the same sentences with one fact made wrong by the
-fabricating test double (tests/llm_double.py): a year moved, a number changed, a name replaced by an
-invented one, or a name swapped for one that appears in another passage (harder: it exists in the
-retrieved text, just not in the cited passage); and true sentences of another document cited to the
-wrong passage. Every claim is verified on its own.
+passage that holds its evidence (reported apart: a paraphrase may legitimately drop a name).
+Injected claims are the same sentences with one fact made wrong by the fabricating test double
+(tests/llm_double.py): a year moved, a number changed, a name replaced by an invented one, or a
+name swapped for one that appears in another passage (harder: it exists in the retrieved text,
+just not in the cited passage); and true sentences of another document cited to the wrong
+passage. Every claim is verified on its own.
 
     python bench/verifier_eval.py ../shared/data/seed_qa_dev.jsonl ../shared/data/seed_qa_paraphrase_dev.jsonl
 """
