@@ -38,7 +38,7 @@ class ChatRequest(_Filtered):
     model_config = ConfigDict(extra="allow")
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
-    stream: bool = False
+    stream: bool = Field(False, strict=True)
     top_k: int = Field(5, ge=1, le=20)
 
 

@@ -67,8 +67,8 @@ class SearchRequest(_Filtered):
 class AskRequest(_Filtered):
     question: Query
     top_k: int = Field(5, ge=1, le=20)
-    stream: bool = Field(False, description="Answer as Server-Sent Events: passages, token…, claims, done.")
-    generate: bool = Field(True, description="Let the configured LLM write the answer (false: extractive even when one is set).")
+    stream: bool = Field(False, strict=True, description="Answer as Server-Sent Events: passages, token…, claims, done.")
+    generate: bool = Field(True, strict=True, description="Let the configured LLM write the answer (false: extractive even when one is set).")
 
 
 class ContextRequest(_Filtered):

@@ -22,3 +22,17 @@ def sse_response(events: AsyncIterator[str]) -> StreamingResponse:
     """Stream already framed events. Starlette cancels the iterator when the client disconnects
     (and api/guard.py cancels the request), which closes the LLM's stream in turn."""
     return StreamingResponse(events, media_type="text/event-stream", headers=HEADERS)
+
+
+# One event as a schema (what OpenAPI 3.2 calls the item schema of a text/event-stream): its name and
+# its data, a JSON document.
+EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
+}

@@ -19,12 +19,15 @@ from rag.tokens import count_tokens
 from ..chat_schemas import MODEL_ID, ChatCompletion, ChatRequest, ModelList, chunk
 from ..deps import EngineDep
 from ..schemas import errors
-from ..sse import event, sse_response
+from ..sse import EVENT_SCHEMA, event, sse_response
 
 router = APIRouter(prefix="/v1", tags=["openai"], responses=errors(400, 413, 503, 504))
 
 STREAM_DOC: dict[int | str, dict[str, Any]] = {
-    200: {"description": "With `stream: true`: `chat.completion.chunk` events ending in `[DONE]`.", "content": {"text/event-stream": {}}}
+    200: {
+        "description": "With `stream: true`: `chat.completion.chunk` events ending in `[DONE]`.",
+        "content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
+    }
 }
 
 

@@ -12,7 +12,7 @@ from rag.generate import Event
 
 from ..deps import EngineDep
 from ..schemas import AskRequest, AskResponse, ContextRequest, ContextResponse, SearchRequest, SearchResponse, errors
-from ..sse import event, sse_response
+from ..sse import EVENT_SCHEMA, event, sse_response
 
 router = APIRouter(tags=["search"], responses=errors(400, 413, 503, 504))
 
@@ -31,7 +31,7 @@ async def search(req: SearchRequest, engine: EngineDep):
 ASK_STREAM: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The answer; with `stream: true`, Server-Sent Events `passages`, `token`…, `claims`, `done` (`error` if the LLM fails).",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
     }
 }
 
