@@ -58,13 +58,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from .cli import _engine
 
-    answer = _engine(args).ask(args.question, top_k=args.top_k)
+    answer = _engine(args).ask(args.question, top_k=args.top_k, generate=not args.extractive)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
     print(answer.answer)
     for c in answer.citations:
         print(f"  [{c['marker']}] {c['title']} — {c['source']}:{c['line_start']}-{c['line_end']}")
+    for claim in answer.claims:
+        if not claim["supported"]:
+            why = ", ".join(claim["unsupported_terms"]) or f"support {claim['score']:.2f}"
+            print(f"  not supported by the sources ({why}): {claim['text']}")
     return 0
 
 
@@ -76,8 +80,9 @@ def register(sub, common) -> None:
     common(sp, json_flag=False)
     sp.set_defaults(func=cmd_serve)
 
-    sp = sub.add_parser("ask", help="an extractive answer with [n] citations")
+    sp = sub.add_parser("ask", help="an answer with [n] citations: extractive, or by the LLM at RAG_LLM_BASE_URL, verified")
     sp.add_argument("question")
     sp.add_argument("--top-k", type=int, default=5)
+    sp.add_argument("--extractive", action="store_true", help="quote the sources even when an LLM is configured")
     common(sp)
     sp.set_defaults(func=cmd_ask)

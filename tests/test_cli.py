@@ -64,3 +64,19 @@ def test_defaults_index_in_the_working_directory_and_the_bundled_corpus(tmp_path
     s = Settings()
     assert s.index_dir == Path("index") and not s.index_dir.is_absolute()
     assert (s.corpus_dir / "manifest.json").is_file() and len(list(s.corpus_dir.glob("*.txt"))) == 5
+
+
+def test_ask_with_an_llm_prints_the_verified_answer_and_what_was_not_supported(seed_index):
+    from tests.llm_double import FAKE_NAME, Double
+
+    engine, _ = seed_index
+    with Double() as double:
+        env = {"RAG_INDEX_DIR": str(engine.settings.index_dir), "RAG_LLM_BASE_URL": double.base_url, "RAG_LLM_MODEL": "fabricate"}
+        p = rag("ask", "What did the Merida Initiative fund?", "--json", env=env)
+        assert p.returncode == 0, p.stderr
+        out = json.loads(p.stdout)
+        assert out["mode"] == "generated" and [c["supported"] for c in out["claims"]] == [True, False]
+        p = rag("ask", "What did the Merida Initiative fund?", env=env)
+        assert p.returncode == 0 and "not supported by the sources" in p.stdout and (FAKE_NAME in p.stdout or "[2]" in p.stdout)
+        p = rag("ask", "What did the Merida Initiative fund?", "--extractive", "--json", env=env)
+        assert json.loads(p.stdout)["mode"] == "extractive"
