@@ -120,14 +120,14 @@ class Generator:
         return answer
 
     def _fallback(self, extractive: Answer, claims: list[Claim], completion: Completion | None) -> Answer:
-        """Nothing generated is supported: grounded=False, with the extractive answer or an abstention;
-        the rejected claims stay for display."""
+        """Nothing generated is supported (or the LLM failed): the extractive answer, whose quotes carry
+        their own grounding, or an abstention (grounded=False); the rejected claims stay for display."""
         keep = self.policy.fallback == "extractive"
         return Answer(
             extractive.question,
             extractive.answer if keep else NOT_FOUND,
-            False,
-            0.0,
+            extractive.grounded if keep else False,
+            extractive.score if keep else 0.0,
             extractive.citations if keep else [],
             extractive.passages,
             claims,

@@ -58,8 +58,8 @@ def test_fabricated_sentence_leaves_the_answer_but_stays_in_claims(seed_index, e
 def test_refuse_mode_refuses_an_answer_with_any_unsupported_sentence(seed_index, embedder, double):
     extractive = seed_index[0].ask(QUESTION)
     a = engine_with(seed_index, embedder, double, "fabricate", verify_mode="refuse").ask(QUESTION)
-    assert a.mode == "fallback" and not a.grounded
-    assert a.answer == extractive.answer and len(a.claims) == 2
+    assert a.mode == "fallback" and a.grounded == extractive.grounded is True
+    assert a.answer == extractive.answer and a.citations == extractive.citations and len(a.claims) == 2
 
 
 def test_abstain_fallback(seed_index, embedder, double):
@@ -78,7 +78,7 @@ def test_broken_or_unreachable_llm_falls_back_to_the_extractive_answer(seed_inde
         engine, _ = seed_index
         settings = Settings(index_dir=engine.settings.index_dir, **{"llm_base_url": double.base_url, **kw})
         a = Engine(settings, embedder=embedder).ask(QUESTION)
-        assert a.mode == "fallback" and a.answer == extractive.answer and a.citations == extractive.citations
+        assert a.mode == "fallback" and a.answer == extractive.answer and a.citations == extractive.citations and a.grounded
 
 
 def test_unanswerable_question_is_refused_without_calling_the_llm(seed_index, embedder, double):
