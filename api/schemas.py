@@ -64,11 +64,22 @@ class SearchRequest(_Filtered):
     mode: Literal["dense", "lexical", "hybrid"] = "hybrid"
 
 
+class Turn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
 class AskRequest(_Filtered):
     question: Query
+    history: list[Turn] = Field(
+        default_factory=list, max_length=50, description="Earlier turns of the conversation: the question is made standalone from them."
+    )
     top_k: int = Field(5, ge=1, le=20)
     stream: bool = Field(False, strict=True, description="Answer as Server-Sent Events: passages, token…, claims, done.")
     generate: bool = Field(True, strict=True, description="Let the configured LLM write the answer (false: extractive even when one is set).")
+
+    def turns(self) -> list[dict[str, str]]:
+        return [{"role": t.role, "content": t.content} for t in self.history]
 
 
 class ContextRequest(_Filtered):

@@ -78,7 +78,7 @@ class Engine:
         self._write_lock = IndexLock(self.store.dir / "write.lock")
         self._batcher: MicroBatcher | None = None
         self._docs_cache: tuple[int, list[dict[str, Any]], set[str]] | None = None
-        self._generator: Generator | None = None
+        self._generator: tuple[asyncio.AbstractEventLoop, Generator] | None = None
 
     # -- embedding
     def embed_queries(self, queries: list[str]) -> np.ndarray:
@@ -392,34 +392,39 @@ class Engine:
         """An answer with [n] citations, or grounded=False when the sources lack one: extractive, or
         written by the configured LLM and verified (``generate``)."""
         if generate and self.settings.llm_base_url:
-            return asyncio.run(self._ask_once(question, top_k, filters))
+            return asyncio.run(self.aask(question, top_k, filters))
         hits = self.search(question, top_k=top_k, filters=filters, highlights=True).hits
         sents = candidate_sentences(hits)
         vecs = self.embed_queries([question] + [x.text for x in sents]) if sents else None
         return self._compose(question, hits, rank_sentences(sents, vecs))
 
-    async def _ask_once(self, question: str, top_k: int, filters: Filters | dict[str, Any] | None) -> Answer:
-        # The async client belongs to the loop that made it: one of its own for this one call.
-        llm = LLM.from_settings(self.settings)
-        assert llm is not None
-        try:
-            gen = Generator(llm, Policy.from_settings(self.settings), self.aembed, self.store.line_points)
-            return await gen.answer(question, await self._aextractive(question, top_k, filters))
-        finally:
-            await llm.close()
-
-    async def aask(self, question: str, top_k: int = 5, filters: Filters | dict[str, Any] | None = None, generate: bool = True) -> Answer:
+    async def aask(
+        self,
+        question: str,
+        top_k: int = 5,
+        filters: Filters | dict[str, Any] | None = None,
+        generate: bool = True,
+        history: list[Message] | None = None,
+    ) -> Answer:
         """``ask`` for an event loop: no thread is held while the model works. With an LLM configured
-        (and ``generate``), the answer is written by it and verified sentence by sentence."""
+        (and ``generate``), the answer is written by it and verified sentence by sentence. With the
+        conversation's earlier turns in ``history``, the question is first made standalone."""
+        question = await self._standalone(question, history)
         extractive = await self._aextractive(question, top_k, filters)
         gen = self.generator if generate else None
         return await gen.answer(question, extractive) if gen else extractive
 
     async def astream_ask(
-        self, question: str, top_k: int = 5, filters: Filters | dict[str, Any] | None = None, generate: bool = True
+        self,
+        question: str,
+        top_k: int = 5,
+        filters: Filters | dict[str, Any] | None = None,
+        generate: bool = True,
+        history: list[Message] | None = None,
     ) -> AsyncIterator[Event]:
         """``aask`` as events: the passages first, then the answer's text as it is written, then the
         verified claims and a final event with the whole response."""
+        question = await self._standalone(question, history)
         extractive = await self._aextractive(question, top_k, filters)
         gen = self.generator if generate else None
         if gen:
@@ -429,6 +434,12 @@ class Engine:
         yield Event("passages", {"passages": [h.to_dict() for h in extractive.passages]})
         async for e in finish_events(extractive):
             yield e
+
+    async def _standalone(self, question: str, history: list[Message] | None) -> str:
+        if not history:
+            return question
+        _check_query(question, self.settings.max_query_chars)
+        return await self.rewrite_question([*history, {"role": "user", "content": question}])
 
     async def _aextractive(self, question: str, top_k: int, filters: Filters | dict[str, Any] | None) -> Answer:
         hits = (await self.asearch(question, top_k=top_k, filters=filters, highlights=True)).hits
@@ -442,12 +453,16 @@ class Engine:
 
     @property
     def generator(self) -> Generator | None:
-        """The LLM answer writer, when ``RAG_LLM_BASE_URL`` is set."""
-        if self._generator is None and self.settings.llm_base_url:
+        """The LLM answer writer, when ``RAG_LLM_BASE_URL`` is set. Its async HTTP client belongs to
+        the event loop that made it, so each loop (each ``asyncio.run`` of a sync caller) gets its own."""
+        if not self.settings.llm_base_url:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._generator is None or self._generator[0] is not loop:
             llm = LLM.from_settings(self.settings)
             assert llm is not None
-            self._generator = Generator(llm, Policy.from_settings(self.settings), self.aembed, self.store.line_points)
-        return self._generator
+            self._generator = (loop, Generator(llm, Policy.from_settings(self.settings), self.aembed, self.store.line_points))
+        return self._generator[1]
 
     async def rewrite_question(self, history: list[Message]) -> str:
         """A standalone retrieval query for a conversation's last question: written by the LLM when one

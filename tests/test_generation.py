@@ -43,6 +43,8 @@ def test_generated_answer_is_verified_and_cites_exact_spans(seed_index, embedder
     for c in a.citations:
         assert _document_slice(engine, c) == c["text"]
     assert a.usage() == {"prompt_tokens": a.completion.prompt_tokens, "completion_tokens": len(a.answer.split())}
+    # again from a new event loop (each sync call runs one): the engine makes a client for it
+    assert engine.ask(QUESTION).mode == "generated"
 
 
 def test_fabricated_sentence_leaves_the_answer_but_stays_in_claims(seed_index, embedder, double):
@@ -121,3 +123,6 @@ def test_conversation_query_rewritten_by_the_llm_or_taken_from_user_turns(seed_i
     without = asyncio.run(seed_index[0].rewrite_question(history))
     assert without == "What is the Merida Initiative? Who funded it?"
     assert asyncio.run(seed_index[0].rewrite_question(history[:1])) == "What is the Merida Initiative?"
+    # /ask's history does the same before retrieval
+    followed = asyncio.run(seed_index[0].aask("Who funded it?", history=history[:2]))
+    assert followed.question == "What is the Merida Initiative? Who funded it?"

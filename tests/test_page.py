@@ -62,6 +62,12 @@ def test_ask_stream_click_citation_see_highlighted_sentence(server, page):
     first_sentence = answer.locator(".text").inner_text().split(" [1]")[0]
     assert mark.inner_text().strip() == first_sentence.strip()
     expect(aside.locator(".meta").first).to_contain_text("lines")
+    # a follow-up goes with the conversation so far: the double's rewrite shows as the query searched
+    page.fill("#q", "And who proposed it?")
+    page.press("#q", "Enter")
+    expect(page.locator(".a.done")).to_have_count(2, timeout=30_000)
+    expect(page.locator(".a.done").nth(1).locator(".meta")).to_contain_text("searched for: standalone: And who proposed it?")
+    page.locator(".a.done").first.locator(".text .cite").first.click()
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "chat-page.png"))
     assert (SCREENSHOTS / "chat-page.png").stat().st_size > 10_000
