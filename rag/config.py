@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=60.0, gt=0, description="Longest one LLM call may take (then the extractive answer is given).")
     llm_max_tokens: int = Field(default=400, ge=1, description="Most tokens the LLM may write per answer.")
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    llm_max_concurrency: int = Field(default=4, ge=1, description="LLM calls in flight per server process; more wait their turn.")
     llm_context_tokens: int = Field(default=1500, ge=64, description="Token budget (cl100k) of the numbered passages in the prompt.")
     # Citation verification of generated answers (calibrated in bench/verifier_eval.py, docs/EVALUATION.md)
     verify_threshold: float = Field(default=0.50, ge=0, le=1, description="Min support score for a generated sentence to count as supported.")

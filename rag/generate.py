@@ -3,6 +3,7 @@ verified, and what the sources do not support leaves the answer (or refuses it, 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,10 +39,11 @@ class Policy:
     mode: Literal["drop", "refuse"] = "drop"
     fallback: Literal["extractive", "abstain"] = "extractive"
     context_tokens: int = 1500
+    max_concurrency: int = 4
 
     @classmethod
     def from_settings(cls, s: Settings) -> Policy:
-        return cls(s.verify_threshold, s.verify_mode, s.llm_fallback, s.llm_context_tokens)
+        return cls(s.verify_threshold, s.verify_mode, s.llm_fallback, s.llm_context_tokens, s.llm_max_concurrency)
 
 
 class Generator:
@@ -58,6 +60,8 @@ class Generator:
         self.policy = policy
         self.embed = embed
         self.line_points_of = line_points_of
+        # A burst of questions must not become a burst on the LLM server: the rest wait their turn.
+        self.slots = asyncio.Semaphore(policy.max_concurrency)
 
     def messages(self, question: str, hits: list[Hit]) -> list[Message]:
         """The prompt: the passages that fit the token budget, numbered as in the response."""
@@ -69,7 +73,8 @@ class Generator:
         if not extractive.grounded:
             return extractive
         try:
-            completion = await self.llm.complete(self.messages(question, extractive.passages))
+            async with self.slots:
+                completion = await self.llm.complete(self.messages(question, extractive.passages))
         except LLMError as e:
             log.warning("%s; answering extractively", e)
             return self._fallback(extractive, [], None)
@@ -84,8 +89,9 @@ class Generator:
             return
         completion = Completion(model=self.llm.model)
         try:
-            async for piece in self.llm.stream(self.messages(question, extractive.passages), completion):
-                yield Event("token", {"text": piece})
+            async with self.slots:
+                async for piece in self.llm.stream(self.messages(question, extractive.passages), completion):
+                    yield Event("token", {"text": piece})
             answer = await self.verified(extractive, completion)
         except LLMError as e:
             log.warning("%s; answering extractively", e)

@@ -6,6 +6,7 @@ so tests know exactly what the "LLM" wrote. The model name picks the script:
 - ``uncited``: the first sentence of passage [1] with no marker;
 - ``abstain``: the service's own "do not answer" sentence;
 - ``slow``: 400 words, one every 50 ms (to test that a client that leaves stops the stream);
+- ``sleepy``: ``echo`` after 0.3 s (``max_inflight`` shows how many calls overlapped);
 - ``broken``: HTTP 500.
 
 A rewrite request (standalone question) is answered with "standalone: " and the last user turn.
@@ -88,12 +89,13 @@ def script(model: str, messages: list[dict[str, Any]]) -> str:
         return f"{one} [1] {wrong} [2]"
     if model == "slow":
         return " ".join(["word"] * 400)
-    return f"{one} [1]"
+    return f"{one} [1]"  # echo, sleepy
 
 
 def create_double() -> FastAPI:
     app = FastAPI()
     app.state.log = []
+    app.state.inflight = app.state.max_inflight = 0
 
     @app.get("/v1/models")
     async def models():
@@ -114,6 +116,11 @@ def create_double() -> FastAPI:
         app.state.log.append(entry)
         if model == "broken":
             return JSONResponse({"error": {"message": "scripted failure"}}, status_code=500)
+        if model == "sleepy":
+            app.state.inflight += 1
+            app.state.max_inflight = max(app.state.max_inflight, app.state.inflight)
+            await asyncio.sleep(0.3)
+            app.state.inflight -= 1
         text = script(model, messages)
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()), "total_tokens": prompt_tokens + len(text.split())}

@@ -126,3 +126,26 @@ def test_conversation_query_rewritten_by_the_llm_or_taken_from_user_turns(seed_i
     # /ask's history does the same before retrieval
     followed = asyncio.run(seed_index[0].aask("Who funded it?", history=history[:2]))
     assert followed.question == "What is the Merida Initiative? Who funded it?"
+
+
+def test_stream_with_a_failing_llm_reports_the_error_then_falls_back(seed_index, embedder, double):
+    engine = engine_with(seed_index, embedder, double, "broken")
+
+    async def collect():
+        return [e async for e in engine.astream_ask(QUESTION)]
+
+    events = asyncio.run(collect())
+    assert [e.kind for e in events] == ["passages", "error", "claims", "done"]
+    assert "scripted failure" in events[1].data["detail"]
+    assert events[-1].data["mode"] == "fallback" and events[-1].data["answer"] == seed_index[0].ask(QUESTION).answer
+
+
+def test_llm_calls_in_flight_are_bounded(seed_index, embedder, double):
+    engine = engine_with(seed_index, embedder, double, "sleepy", llm_max_concurrency=2)
+
+    async def burst():
+        return await asyncio.gather(*(engine.aask(QUESTION) for _ in range(5)))
+
+    answers = asyncio.run(burst())
+    assert all(a.mode == "generated" for a in answers)
+    assert double.app.state.max_inflight == 2
