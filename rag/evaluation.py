@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import time
@@ -33,6 +32,12 @@ class EvalReport:
     first_ranks: dict[str, dict[str, int | None]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # For saved runs and reports: scored rankings per mode (ranx's {query: {doc: score}}), the
+    # judgments, the query texts, and each query's top passages per mode.
+    runs: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict, repr=False)
+    qrels: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    texts: dict[str, str] = field(default_factory=dict, repr=False)
+    tops: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,22 +65,50 @@ def _read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
 
 
 # -- BEIR
-def load_beir(folder: Path, split: str) -> tuple[list[NewDocument], dict[str, str], dict[str, dict[str, int]]]:
-    """Documents, queries (only those judged in ``split``) and graded qrels of a BEIR folder."""
-    qrels_path = folder / "qrels" / f"{split}.tsv"
+def read_qrels(path: Path, known_docs: set[str] | None = None) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """Judgments from BEIR TSV (query-id, corpus-id, score; a header line allowed) or TREC qrels
+    (query 0 doc relevance), and the line each query first appears on. A malformed line or a document
+    the corpus lacks raises DatasetError with its line number."""
+    qrels: dict[str, dict[str, int]] = {}
+    lines: dict[str, int] = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            parts = [p.strip() for p in (line.split("\t") if "\t" in line else line.split())]
+            if len(parts) not in (3, 4):
+                raise DatasetError(f"{path}:{n}: expected 'query doc relevance' (BEIR) or 'query 0 doc relevance' (TREC), got {len(parts)} fields")
+            qid, doc, rel = (parts[0], parts[1], parts[2]) if len(parts) == 3 else (parts[0], parts[2], parts[3])
+            if not rel.lstrip("-").isdigit():
+                if n == 1 and not qrels:
+                    continue  # BEIR's header: query-id corpus-id score
+                raise DatasetError(f"{path}:{n}: relevance {rel!r} is not an integer")
+            if known_docs is not None and doc not in known_docs:
+                raise DatasetError(f"{path}:{n}: document {doc!r} is not in the corpus")
+            qrels.setdefault(qid, {})[doc] = int(rel)
+            lines.setdefault(qid, n)
+    if not qrels:
+        raise DatasetError(f"{path}: no judgments")
+    return qrels, lines
+
+
+def load_beir(folder: Path, split: str, qrels_path: Path | None = None) -> tuple[list[NewDocument], dict[str, str], dict[str, dict[str, int]]]:
+    """Documents, queries (only those judged) and graded qrels of a BEIR folder; ``qrels_path`` (BEIR
+    TSV or TREC) replaces ``qrels/<split>.tsv``."""
+    qrels_path = qrels_path or folder / "qrels" / f"{split}.tsv"
     for p in (folder / "corpus.jsonl", folder / "queries.jsonl", qrels_path):
         if not p.is_file():
-            raise DatasetError(f"BEIR folder {folder} lacks {p.relative_to(folder)}")
-    qrels: dict[str, dict[str, int]] = {}
-    with open(qrels_path, encoding="utf-8") as f:
-        for row in csv.reader(f, delimiter="\t"):
-            if len(row) >= 3 and row[2].lstrip("-").isdigit():
-                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
-    queries = {str(q["_id"]): q["text"] for q in _read_jsonl(folder / "queries.jsonl") if str(q["_id"]) in qrels}
-    docs = [
-        NewDocument(title=d.get("title") or "", text=d.get("text") or "", doc_id=str(d["_id"]), source=f"corpus.jsonl#{d['_id']}")
-        for d in _read_jsonl(folder / "corpus.jsonl")
-    ]
+            raise DatasetError(f"BEIR folder {folder} lacks {p}" if p.is_relative_to(folder) else f"no such qrels file: {p}")
+    docs = []
+    for n, d in enumerate(_read_jsonl(folder / "corpus.jsonl"), start=1):
+        if "_id" not in d:
+            raise DatasetError(f"{folder / 'corpus.jsonl'}: document {n} has no '_id'")
+        docs.append(NewDocument(title=d.get("title") or "", text=d.get("text") or "", doc_id=str(d["_id"]), source=f"corpus.jsonl#{d['_id']}"))
+    qrels, lines = read_qrels(qrels_path, {d.doc_id for d in docs if d.doc_id})
+    queries = {str(q["_id"]): q["text"] for q in _read_jsonl(folder / "queries.jsonl") if str(q.get("_id")) in qrels}
+    missing = sorted(set(qrels) - set(queries), key=lines.__getitem__)
+    if missing:
+        raise DatasetError(f"{qrels_path}:{lines[missing[0]]}: query {missing[0]!r} is not in queries.jsonl ({len(missing)} such queries)")
     return docs, queries, qrels
 
 
@@ -93,9 +126,21 @@ def doc_ranking(hits: list[Hit], depth: int = DOC_DEPTH) -> list[str]:
     return list(dict.fromkeys(h.chunk.doc_id for h in hits))[:depth]
 
 
-def eval_beir(engine: Engine, folder: Path, split: str, modes: list[Mode], progress: bool = False) -> EvalReport:
+def scored(ids: list[str]) -> dict[str, float]:
+    """A ranking as ranx scores: strictly decreasing, so every tool reads the same order back."""
+    return {d: float(len(ids) - i) for i, d in enumerate(ids)}
+
+
+def top_passages(hits: list[Hit], n: int = 3) -> list[dict[str, Any]]:
+    """The first passages of a ranking, for reports."""
+    return [
+        {"doc_id": h.chunk.doc_id, "title": h.title, "lines": [h.chunk.line_start, h.chunk.line_end], "text": h.chunk.text[:400]} for h in hits[:n]
+    ]
+
+
+def eval_beir(engine: Engine, folder: Path, split: str, modes: list[Mode], progress: bool = False, qrels_path: Path | None = None) -> EvalReport:
     t0 = time.perf_counter()
-    docs, queries, qrels = load_beir(folder, split)
+    docs, queries, qrels = load_beir(folder, split, qrels_path)
     added = ensure_indexed(engine, docs, progress)
     report = EvalReport(folder.name, split, len(queries))
     report.timings["index_s"] = time.perf_counter() - t0
@@ -108,6 +153,10 @@ def eval_beir(engine: Engine, folder: Path, split: str, modes: list[Mode], progr
         report.timings[f"{mode}_s"] = time.perf_counter() - t1
         report.modes[mode] = evaluate(run, {q: qrels[q] for q in qids})
         report.first_ranks[mode] = {q: first_relevant_rank(run[q], qrels[q]) for q in qids}
+        report.runs[mode] = {q: scored(run[q]) for q in qids}
+        report.tops[mode] = {q: top_passages(hits) for q, hits in zip(qids, results)}
+    report.qrels = {q: qrels[q] for q in qids}
+    report.texts = {q: queries[q] for q in qids}
     return report
 
 
@@ -138,6 +187,10 @@ def eval_evidence(engine: Engine, path: Path, modes: list[Mode]) -> EvalReport:
         report.timings[f"{mode}_s"] = time.perf_counter() - t1
         report.modes[mode] = evaluate(run, qrels)
         report.first_ranks[mode] = {i: first_relevant_rank(run[i], qrels[i]) for i in ids}
+        report.runs[mode] = {i: scored(run[i]) for i in ids}
+        report.tops[mode] = {i: top_passages(hits) for i, hits in zip(ids, results)}
+    report.qrels = qrels
+    report.texts = {i: r["question"] for i, r in zip(ids, rows)}
     return report
 
 
@@ -152,10 +205,13 @@ def _mark_relevant(hits: list[Hit], row: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def run_eval(engine_for_beir, engine: Engine | None, dataset: Path, split: str, modes: list[Mode], progress: bool = False) -> EvalReport:
-    """Pick the evaluation by the dataset's shape: a BEIR folder or an evidence .jsonl file."""
+def run_eval(
+    engine_for_beir, engine: Engine | None, dataset: Path, split: str, modes: list[Mode], progress: bool = False, qrels: Path | None = None
+) -> EvalReport:
+    """Pick the evaluation by the dataset's shape: a BEIR folder (with its own or a TREC qrels file)
+    or an evidence .jsonl file."""
     if dataset.is_dir():
-        return eval_beir(engine_for_beir(dataset), dataset, split, modes, progress)
+        return eval_beir(engine_for_beir(dataset), dataset, split, modes, progress, qrels)
     if dataset.is_file():
         if engine is None:
             raise DatasetError(f"{dataset} is an evidence file: it needs an engine over its corpus")
