@@ -153,3 +153,14 @@ def test_report_opens_in_a_browser_with_no_outside_requests(tmp_path):
         assert "Which animal crosses rivers at night?" in page.content()
         browser.close()
     assert outside == []
+
+
+def test_bundled_example_questions_evaluate(seed_index):
+    """The README's walk-through data: both bundled dev files read as evidence files."""
+    from tests.helpers import ROOT
+
+    engine, _ = seed_index
+    for name in ("seed_qa_dev.jsonl", "seed_qa_paraphrase_dev.jsonl"):
+        p = rag("eval", str(ROOT / "examples" / "eval" / name), "--json", env={"RAG_INDEX_DIR": str(engine.settings.index_dir)})
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout)["modes"]["hybrid"]["recall@100"] > 0.9
