@@ -97,6 +97,18 @@ def salient_terms(question: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+_ASKS_DATE = re.compile(
+    r"^\W*(?:when\s+(?:did|was|were|is|are|does|do|has|have|had|will|would)\b|(?:in\s+)?(?:what|which)\s+year\b|since\s+when\b)", re.I
+)
+_DATE = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)s?\b|\b(?:January|February|March|April|May|June|July|August|September|October|November|December)\b")
+
+
+def answers_type(question: str, sentences: list[str]) -> bool:
+    """False when the question asks for a date ("When did…", "In what year…") and no sentence holds a
+    year or a month: a near-topic passage, not an answer."""
+    return not _ASKS_DATE.search(question) or any(_DATE.search(s) for s in sentences)
+
+
 def coverage(question: str, hits: list[Hit]) -> float:
     """Share of the question's salient terms found in the passages (1.0 when it has none)."""
     terms = salient_terms(question)
@@ -133,12 +145,15 @@ def compose(
 ) -> Answer:
     """Pick the best sentences above the threshold; cite each with its passage's marker.
 
-    Refuses (grounded=False) when no sentence is similar enough to the question, or when the
-    passages miss the names and years the question asks about (a near-topic question)."""
+    Refuses (grounded=False) when no sentence is similar enough to the question, when the passages
+    miss the names and years the question asks about, or when it asks for a date the chosen sentences
+    lack (near-topic questions)."""
     best = ranked[0][0] if ranked else 0.0
     if best < threshold or coverage(question, hits) < min_coverage:
         return Answer(question, NOT_FOUND, False, best, [], hits)
     chosen = [(sc, s) for sc, s in ranked if sc >= max(threshold, best - margin)][:max_sentences]
+    if not answers_type(question, [s.text for _, s in chosen]):
+        return Answer(question, NOT_FOUND, False, best, [], hits)
     chosen.sort(key=lambda t: (t[1].hit, t[1].start))
     parts: list[str] = []
     citations: list[Citation] = []
