@@ -41,6 +41,7 @@ def _start_engine(app: FastAPI, settings: Settings) -> None:
             if report is not None:
                 log.info("empty index: indexed the bundled corpus %s: %s", settings.corpus_dir, json.dumps(report.to_dict()))
         engine.clean_up()
+        engine.warm_rescorer()
         engine.embed_queries(["warm up"])
         engine.enable_batching()
         app.state.engine = engine

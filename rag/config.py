@@ -23,6 +23,7 @@ RRF_K = 60
 DENSE_WEIGHT = 0.6
 LEXICAL_WEIGHT = 0.4
 MAX_QUERY_CHARS = 2000
+RESCORE_WEIGHTS = (0.2, 0.3, 0.2, 0.3)  # chosen on seed_qa_paraphrase_dev (bench/levers_round2.py)
 
 
 def bundled_corpus() -> Path:
@@ -58,6 +59,12 @@ class Settings(BaseSettings):
     dense_weight: float = DENSE_WEIGHT
     lexical_weight: float = LEXICAL_WEIGHT
     candidates: int = Field(default=CANDIDATES, ge=1, description="Per-retriever depth before fusion.")
+    # Re-scoring with a stronger model (an option: ~5x the query cost; docs/EVALUATION.md, round 2)
+    rescore_model: str | None = Field(default=None, description="A stronger sentence-transformers model that re-scores hybrid candidates.")
+    rescore_depth: int = Field(default=50, ge=1, description="First-stage hybrid candidates the stronger model re-scores.")
+    rescore_weights: tuple[float, float, float, float] = Field(
+        default=RESCORE_WEIGHTS, description="Fusion weights: fast dense, BM25, strong model on the chunk, strong model on its best sentence."
+    )
     # Answers
     # Calibrated with bench/calibrate_ask.py (docs/EVALUATION.md): answerable dev questions vs near-topic ones.
     ask_threshold: float = Field(default=0.50, description="Min sentence similarity to call an answer grounded.")

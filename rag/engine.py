@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -32,6 +33,9 @@ from .retrieval import Mode, RetrievalParams, Retriever, check_mode
 from .shapes import SearchResponse
 from .store import DocumentWrite, IndexSpec, Store
 from .sync import scan
+
+if TYPE_CHECKING:
+    from .rescore import Rescorer
 
 log = logging.getLogger(__name__)
 UPLOADS = "uploads"  # folder inside the index that keeps uploaded files
@@ -70,15 +74,21 @@ class Engine:
         s = self.settings
         self.embedder = embedder or Embedder.from_settings(s)
         self.store = Store(s.index_dir, IndexSpec(s.model, s.chunk_tokens, s.chunk_overlap, s.embed_title), s.store)
-        self.retriever = Retriever(
-            self.store,
-            self.embed_queries,
-            RetrievalParams.from_settings(s),
-        )
+        self.rescorer = self._make_rescorer()
+        self.retriever = Retriever(self.store, self.embed_queries, RetrievalParams.from_settings(s), self.rescorer)
         self._write_lock = IndexLock(self.store.dir / "write.lock")
         self._batcher: MicroBatcher | None = None
         self._docs_cache: tuple[int, list[dict[str, Any]], set[str]] | None = None
         self._generator: tuple[asyncio.AbstractEventLoop, Generator] | None = None
+
+    def _make_rescorer(self) -> Rescorer | None:
+        s = self.settings
+        if not s.rescore_model:
+            return None
+        from .rescore import Rescorer
+
+        strong = Embedder(s.rescore_model, s.device, s.batch_size, s.backend, s.model_cache, s.threads)
+        return Rescorer(strong, self.store, s.embed_title)
 
     # -- embedding
     def embed_queries(self, queries: list[str]) -> np.ndarray:
@@ -141,7 +151,13 @@ class Engine:
     def sync(self, paths: Iterable[Path | str], progress: bool = False) -> SyncReport:
         """Make the index match the files under ``paths``: add new, re-chunk changed, drop deleted."""
         with self._write_lock:
-            return self._sync(paths, progress)
+            report = self._sync(paths, progress)
+        self.warm_rescorer(progress)
+        return report
+
+    def warm_rescorer(self, progress: bool = False) -> int:
+        """With ``RAG_RESCORE_MODEL``: cache the stronger model's vectors of every chunk (0 without it)."""
+        return self.rescorer.warm(progress) if self.rescorer is not None else 0
 
     def index_if_empty(self, paths: Iterable[Path | str], progress: bool = False) -> SyncReport | None:
         """Index ``paths`` on first start: if nothing was ever written to the index (an index emptied
@@ -360,7 +376,11 @@ class Engine:
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()  # matching or BM25 failed before the await: the model skips this query
-        hits = self.retriever.search(query, top_k, mode, allowed, highlights, vector, lexical)
+        if self.rescorer is not None and mode == "hybrid":  # the stronger model takes tens of ms: not on the loop
+            search = functools.partial(self.retriever.search, query, top_k, mode, allowed, highlights, vector, lexical)
+            hits = await asyncio.get_running_loop().run_in_executor(None, search)
+        else:
+            hits = self.retriever.search(query, top_k, mode, allowed, highlights, vector, lexical)
         return SearchResult(query, hits, (time.perf_counter() - t0) * 1000, mode)
 
     def parse_filters(self, filters: Filters | dict[str, Any] | None) -> Filters | None:

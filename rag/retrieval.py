@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 
-from .config import CANDIDATES, DENSE_WEIGHT, FUSION, LEXICAL_WEIGHT, RRF_K, Settings
+from .config import CANDIDATES, DENSE_WEIGHT, FUSION, LEXICAL_WEIGHT, RESCORE_WEIGHTS, RRF_K, Settings
 from .errors import BadInputError
 from .fusion import rrf, zscore_fusion
 from .highlight import highlights
 from .lexical import fts_query
 from .models import Chunk, Hit
 from .store import Store
+
+if TYPE_CHECKING:
+    from .rescore import Rescorer
 from .tokens import count_tokens
 
 Mode = Literal["dense", "lexical", "hybrid"]
@@ -38,10 +41,20 @@ class RetrievalParams:
     lexical_weight: float = LEXICAL_WEIGHT
     bm25_weights: tuple[float, float, float] = (1.0, 0.5, 1.0)  # title, section, text
     redundancy: Literal["merge", "drop", "none"] = "merge"  # what to do with overlapping neighbours
+    rescore_depth: int = 50
+    rescore_weights: tuple[float, float, float, float] = RESCORE_WEIGHTS
 
     @classmethod
     def from_settings(cls, s: Settings) -> RetrievalParams:
-        return cls(candidates=s.candidates, fusion=s.fusion, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight)
+        return cls(
+            candidates=s.candidates,
+            fusion=s.fusion,
+            rrf_k=s.rrf_k,
+            dense_weight=s.dense_weight,
+            lexical_weight=s.lexical_weight,
+            rescore_depth=s.rescore_depth,
+            rescore_weights=s.rescore_weights,
+        )
 
 
 @dataclass
@@ -55,10 +68,11 @@ class _Cand:
 class Retriever:
     """Ranks chunks for a query; ``embed`` turns query texts into unit vectors."""
 
-    def __init__(self, store: Store, embed: Callable[[list[str]], np.ndarray], params: RetrievalParams) -> None:
+    def __init__(self, store: Store, embed: Callable[[list[str]], np.ndarray], params: RetrievalParams, rescorer: Rescorer | None = None) -> None:
         self.store = store
         self.embed = embed
         self.params = params
+        self.rescorer = rescorer
 
     def search(
         self,
@@ -119,6 +133,8 @@ class Retriever:
                 lexical = lexical_lists[i] if lexical_lists is not None else self._lexical(q, depth, allowed)
             # More than top_k: merging neighbours and concurrent deletes can drop some.
             cands = self._combine(dense, lexical, mode, top_k * 4)
+            if self.rescorer is not None and mode == "hybrid":
+                cands = self._rescore(q, dense, lexical, top_k * 4)
             results.append(self._hits(q, cands, top_k, with_highlights))
         return results
 
@@ -155,6 +171,18 @@ class Retriever:
         d = {rid: (s, rank) for rank, (rid, s) in enumerate(dense, start=1)}
         lx = {rid: (s, rank) for rank, (rid, s) in enumerate(lexical, start=1)}
         return [_Cand(rid, float(s), d.get(rid), lx.get(rid)) for rid, s in order]
+
+    def _rescore(self, query: str, dense, lexical, limit: int) -> list[_Cand]:
+        """The first stage's best ``rescore_depth`` candidates, fused again with the stronger model's
+        chunk and best-sentence scores."""
+        assert self.rescorer is not None
+        p = self.params
+        first = [c.rowid for c in self._combine(dense, lexical, "hybrid", p.rescore_depth)]
+        whole, sentence = self.rescorer.score(query, first)
+        order = zscore_fusion([dense, lexical, whole, sentence], list(p.rescore_weights), limit)
+        d = {rid: (s, rank) for rank, (rid, s) in enumerate(dense, start=1)}
+        lx = {rid: (s, rank) for rank, (rid, s) in enumerate(lexical, start=1)}
+        return [_Cand(rid, float(s), d.get(rid), lx.get(rid)) for rid, s in cast(list[tuple[int, float]], order)]
 
     def _hits(self, query: str, cands: list[_Cand], top_k: int, with_highlights: bool) -> list[Hit]:
         rows = self.store.chunks_by_rowid(c.rowid for c in cands)
