@@ -1,0 +1,42 @@
+"""Re-scoring with a second model (RAG_RESCORE_MODEL). The bundled model stands in for the stronger
+one here: the mechanism is under test (caching, fusion, fresh uploads), not the quality gain, which
+docs/EVALUATION.md measures with all-mpnet-base-v2."""
+
+from __future__ import annotations
+
+import shutil
+
+from rag import Engine, Settings
+from rag.config import BUNDLED_MODEL
+from rag.engine import NewDocument
+from tests.helpers import CORPUS
+
+
+def _count(engine: Engine) -> int:
+    return engine.store.catalog.conn().execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+
+
+def test_rescore_caches_at_index_time_and_reranks(tmp_path, embedder):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(CORPUS / "001_e0cea56afaaf3c59.txt", corpus)
+    engine = Engine(Settings(index_dir=tmp_path / "ix", rescore_model=BUNDLED_MODEL, embed_title=True), embedder=embedder)
+    assert engine.rescorer is not None
+    engine.sync([corpus])
+    cached = _count(engine)
+    assert engine.warm_rescorer() == 0  # sync already cached every chunk's and sentence's vector
+    question = "What guidelines did President Calderon's national strategy follow?"
+    hits = engine.search(question, top_k=3).hits
+    assert hits and "guidelines" in hits[0].chunk.text
+    rowids = [int(r[0]) for r in engine.store.catalog.conn().execute("SELECT id FROM chunks LIMIT 5").fetchall()]
+    whole, best = engine.rescorer.score(question, rowids)
+    assert [s for _, s in whole] == sorted((s for _, s in whole), reverse=True) and {r for r, _ in best} == set(rowids)
+    # a fresh upload is not in the cache: scored from memory, nothing written from the read path
+    engine.add_documents([NewDocument(title="Tapirs", text="Tapirs cross the Usumacinta river at night in Chiapas.")])
+    before = _count(engine)
+    top = engine.search("Which animals cross the Usumacinta at night?", top_k=1).hits[0]
+    assert top.title == "Tapirs" and _count(engine) == before
+    assert engine.rescorer._memory  # the upload's vectors were computed by the re-scoring path
+    assert before >= cached
+    plain = Engine(Settings(index_dir=tmp_path / "ix"), embedder=embedder)
+    assert plain.rescorer is None and plain.search(question, top_k=1).hits[0].chunk.chunk_id == hits[0].chunk.chunk_id
