@@ -44,6 +44,7 @@ def _start_engine(app: FastAPI, settings: Settings) -> None:
         engine.warm_rescorer()
         engine.embed_queries(["warm up"])
         engine.enable_batching()
+        engine.answer_observers.append(app.state.metrics.observe_answer)
         app.state.engine = engine
         app.state.ready = True
         log.info("ready: %s", json.dumps(engine.stats()))
@@ -119,6 +120,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.ready = engine is not None
     app.state.error = None
     app.state.metrics = metrics = Metrics()
+    if engine is not None:
+        engine.answer_observers.append(metrics.observe_answer)
     app.state.auth_limiter = FailureLimiter(settings.auth_max_failures)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])

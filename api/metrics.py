@@ -30,6 +30,15 @@ class Metrics:
         self.timeouts = Counter("rag_timeouts", "Requests cut because the model did not answer in time.", registry=r)
         self.abandoned = Counter("rag_abandoned_requests", "Requests cancelled because the client left.", registry=r)
         self.worker_starts = Counter("rag_worker_starts", "Server worker processes started (restarts included).", registry=r)
+        self.answers = Counter("rag_answers", "Answers by mode (extractive, generated, fallback) and grounding.", ["mode", "grounded"], registry=r)
+        self.claims = Counter("rag_claims", "Sentences of generated answers checked by the verifier, by verdict.", ["supported"], registry=r)
+
+    def observe_answer(self, answer) -> None:
+        """Count an answer and, for LLM-written ones, the verifier's verdicts."""
+        self.answers.labels(answer.mode, str(answer.grounded).lower()).inc()
+        if answer.mode != "extractive":
+            for c in answer.claims:
+                self.claims.labels(str(c["supported"]).lower()).inc()
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -7,7 +7,7 @@ import concurrent.futures
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Collection, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +80,7 @@ class Engine:
         self._batcher: MicroBatcher | None = None
         self._docs_cache: tuple[int, list[dict[str, Any]], set[str]] | None = None
         self._generator: tuple[asyncio.AbstractEventLoop, Generator] | None = None
+        self.answer_observers: list[Callable[[Answer], None]] = []  # e.g. the server's metrics
 
     def _make_rescorer(self) -> Rescorer | None:
         s = self.settings
@@ -432,7 +433,13 @@ class Engine:
         question = await self._standalone(question, history)
         extractive = await self._aextractive(question, top_k, filters)
         gen = self.generator if generate else None
-        return await gen.answer(question, extractive) if gen else extractive
+        answer = await gen.answer(question, extractive) if gen else extractive
+        self._observe(answer)
+        return answer
+
+    def _observe(self, answer: Answer) -> None:
+        for observe in self.answer_observers:
+            observe(answer)
 
     async def astream_ask(
         self,
@@ -449,8 +456,11 @@ class Engine:
         gen = self.generator if generate else None
         if gen:
             async for e in gen.stream(question, extractive):
+                if e.kind == "done" and e.answer is not None:
+                    self._observe(e.answer)
                 yield e
             return
+        self._observe(extractive)
         yield Event("passages", {"passages": [h.to_dict() for h in extractive.passages]})
         async for e in finish_events(extractive):
             yield e

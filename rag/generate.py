@@ -29,6 +29,7 @@ class Event:
 
     kind: EventKind
     data: dict[str, Any] = field(default_factory=dict)
+    answer: Answer | None = field(default=None, repr=False)  # on "done": the answer itself
 
 
 @dataclass
@@ -99,7 +100,7 @@ class Generator:
             answer = self._fallback(extractive, [], None)
         answer.completion = completion
         yield Event("claims", {"claims": answer.claims, "citations": answer.citations})
-        yield Event("done", {**answer.to_dict(), "usage": answer.usage()})
+        yield Event("done", {**answer.to_dict(), "usage": answer.usage()}, answer)
 
     async def verified(self, extractive: Answer, completion: Completion) -> Answer:
         """Check each sentence of ``completion`` and apply the policy."""
@@ -158,4 +159,4 @@ async def finish_events(answer: Answer) -> AsyncIterator[Event]:
     if answer.answer:
         yield Event("token", {"text": answer.answer})
     yield Event("claims", {"claims": answer.claims, "citations": answer.citations})
-    yield Event("done", dict(answer.to_dict()))
+    yield Event("done", dict(answer.to_dict()), answer)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import re
 import shutil
 import time
 
@@ -129,6 +130,17 @@ def test_openai_client_conversation_uses_a_standalone_query(server):
     ]
     r = client.chat.completions.create(model="grounded-rag", messages=messages)  # type: ignore[arg-type]
     assert (r.model_extra or {})["query"] == "standalone: And who proposed it?"
+
+
+def test_metrics_count_answers_and_verdicts(server):
+    status, body = server.call("/ask", {"question": QUESTION})
+    assert status == 200
+    reply = server.call("/metrics")
+    text = reply.body if isinstance(reply.body, str) else str(reply.body)
+    generated = re.search(r'rag_answers_total\{grounded="true",mode="generated"\} (\d+)', text)
+    unsupported = re.search(r'rag_claims_total\{supported="false"\} (\d+)', text)
+    assert generated and int(generated.group(1)) >= 1, text[-2000:]
+    assert unsupported and int(unsupported.group(1)) >= 1
 
 
 def _mcp(url: str, headers: dict | None = None) -> Client:
