@@ -502,7 +502,8 @@ class Engine:
         if gen is None or sum(m["role"] == "user" for m in history) < 2:
             return fallback
         try:
-            text = (await gen.llm.complete(rewrite_messages(history), max_tokens=96)).text.strip()
+            async with gen.slots:
+                text = (await gen.llm.complete(rewrite_messages(history), max_tokens=96)).text.strip()
         except LLMError as e:
             log.warning("%s; using the recent user turns as the query", e)
             return fallback
