@@ -24,6 +24,9 @@ CONFIG_FIELDS = (
     "dense_weight",
     "lexical_weight",
     "candidates",
+    "rescore_model",
+    "rescore_depth",
+    "rescore_weights",
 )
 
 
