@@ -55,13 +55,22 @@ class DatasetError(BadInputError):
 
 
 def _read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
+    for _, row in _numbered_jsonl(path):
+        yield row
+
+
+def _numbered_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each non-blank line; DatasetError names a line that is not a JSON object."""
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
             if line.strip():
                 try:
-                    yield json.loads(line)
+                    row = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise DatasetError(f"{path}:{n}: not JSON ({e.msg})") from e
+                if not isinstance(row, dict):
+                    raise DatasetError(f"{path}:{n}: not a JSON object")
+                yield n, row
 
 
 # -- BEIR
@@ -173,10 +182,11 @@ def eval_evidence(engine: Engine, path: Path, modes: list[Mode]) -> EvalReport:
     """Each question's hits are relevant when from its ``doc`` and holding an evidence quote.
 
     All relevant chunks count as one target, so Recall@k is success@k and nDCG has one ideal hit."""
-    rows = list(_read_jsonl(path))
-    for n, r in enumerate(rows, start=1):
+    numbered = list(_numbered_jsonl(path))
+    for n, r in numbered:
         if not r.get("question") or not r.get("doc") or not isinstance(r.get("evidence"), list):
-            raise DatasetError(f"{path}: row {n} needs 'question', 'doc' and a list 'evidence'")
+            raise DatasetError(f"{path}:{n}: needs 'question', 'doc' and a list 'evidence'")
+    rows = [r for _, r in numbered]
     report = EvalReport(path.name, None, len(rows))
     ids = [str(r.get("id", n)) for n, r in enumerate(rows)]
     qrels = {i: {REL: 1} for i in ids}

@@ -164,3 +164,16 @@ def test_bundled_example_questions_evaluate(seed_index):
         p = rag("eval", str(ROOT / "examples" / "eval" / name), "--json", env={"RAG_INDEX_DIR": str(engine.settings.index_dir)})
         assert p.returncode == 0, p.stderr
         assert json.loads(p.stdout)["modes"]["hybrid"]["recall@100"] > 0.9
+
+
+def test_evidence_file_errors_name_their_line(tmp_path, seed_index):
+    from rag.evaluation import eval_evidence
+
+    engine, _ = seed_index
+    bad = tmp_path / "q.jsonl"
+    bad.write_text('{"question": "q", "doc": "a.txt", "evidence": ["x"]}\n\n{"question": "q2", "doc": "a.txt"}\n')
+    with pytest.raises(DatasetError, match=r"q.jsonl:3: needs 'question', 'doc' and a list 'evidence'"):
+        eval_evidence(engine, bad, ["hybrid"])
+    bad.write_text('{"question": "q", "doc": "a.txt", "evidence": ["x"]}\n[1, 2]\n')
+    with pytest.raises(DatasetError, match=r"q.jsonl:2: not a JSON object"):
+        eval_evidence(engine, bad, ["hybrid"])
