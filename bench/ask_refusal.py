@@ -28,7 +28,7 @@ def signals(engine: Engine, question: str) -> tuple[float, float]:
 
 
 def main(unanswerable: str, *answerable: str) -> None:
-    engine = Engine(Settings(index_dir=Path("index")))
+    engine = Engine(Settings())  # RAG_INDEX_DIR, RAG_RESCORE_MODEL, ... from the environment
     una = rows(unanswerable)
     ans = [r for path in answerable for r in rows(path)]
     refused = [not engine.ask(r["question"], generate=False).grounded for r in una]
