@@ -8,6 +8,8 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from rag.answer import Answer
+
 disable_created_metrics()  # *_created samples only double the scrape
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -33,7 +35,7 @@ class Metrics:
         self.answers = Counter("rag_answers", "Answers by mode (extractive, generated, fallback) and grounding.", ["mode", "grounded"], registry=r)
         self.claims = Counter("rag_claims", "Sentences of generated answers checked by the verifier, by verdict.", ["supported"], registry=r)
 
-    def observe_answer(self, answer) -> None:
+    def observe_answer(self, answer: Answer) -> None:
         """Count an answer and, for LLM-written ones, the verifier's verdicts."""
         self.answers.labels(answer.mode, str(answer.grounded).lower()).inc()
         if answer.mode != "extractive":

@@ -80,7 +80,8 @@ def candidate_sentences(hits: list[Hit]) -> list[_Sentence]:
 _SALIENT = re.compile(r"\b(?:\d{4}s?|\d+/\d+|[A-ZÁÉÍÓÚÑ][\w’'\-]*[\w])")
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """Lower case without accents: 'Calderón' and 'Calderon' are the same name."""
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
 
 
@@ -93,7 +94,7 @@ def salient_terms(question: str) -> list[str]:
         w = re.sub(r"[’']s$", "", w)
         if w == first.strip("¿¡\"'") or w.lower() in STOPWORDS or len(w) < 3:
             continue
-        out.append(_fold(w))
+        out.append(fold(w))
     return list(dict.fromkeys(out))
 
 
@@ -114,7 +115,7 @@ def coverage(question: str, hits: list[Hit]) -> float:
     terms = salient_terms(question)
     if not terms:
         return 1.0
-    text = _fold(" ".join(f"{h.title} {h.chunk.text}" for h in hits))
+    text = fold(" ".join(f"{h.title} {h.chunk.text}" for h in hits))
     return sum(stem(t) in text for t in terms) / len(terms)
 
 

@@ -33,7 +33,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     qrels = Path(args.qrels) if args.qrels else None
     report = run_eval(beir_engine, engine, dataset, args.split, modes, progress=sys.stderr.isatty(), qrels=qrels)
     if args.save_run:
-        save_runs(report, Path(args.save_run), (engine or beir_engine(dataset)).settings, modes)
+        save_runs(report, Path(args.save_run), engine.settings if engine else base, modes)
     if args.report:
         from .report import html_report
 

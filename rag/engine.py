@@ -22,7 +22,7 @@ from .config import Settings
 from .embedding import Embedder, embed_key
 from .errors import BadInputError, ConflictError, TimedOutError
 from .filters import Filters, check_fields, known_fields, parse_filters
-from .generate import Event, Generator, Policy, finish_events
+from .generate import Event, Generator, Policy, extractive_events
 from .ingest import Prepared, doc_id_for, prepare, sha256_bytes
 from .llm import LLM, LLMError, Message
 from .loaders import Extracted, LoadError, load_bytes
@@ -461,8 +461,7 @@ class Engine:
                 yield e
             return
         self._observe(extractive)
-        yield Event("passages", {"passages": [h.to_dict() for h in extractive.passages]})
-        async for e in finish_events(extractive):
+        async for e in extractive_events(extractive):
             yield e
 
     async def _standalone(self, question: str, history: list[Message] | None) -> str:

@@ -83,11 +83,11 @@ class Generator:
 
     async def stream(self, question: str, extractive: Answer) -> AsyncIterator[Event]:
         """``answer`` as events: passages, the LLM's text as it comes, the verified claims, the end."""
-        yield Event("passages", {"passages": [h.to_dict() for h in extractive.passages]})
         if not extractive.grounded:
-            async for e in finish_events(extractive):
+            async for e in extractive_events(extractive):
                 yield e
             return
+        yield Event("passages", {"passages": [h.to_dict() for h in extractive.passages]})
         completion = Completion(model=self.llm.model)
         try:
             async with self.slots:
@@ -97,8 +97,7 @@ class Generator:
         except LLMError as e:
             log.warning("%s; answering extractively", e)
             yield Event("error", {"detail": str(e)})
-            answer = self._fallback(extractive, [], None)
-        answer.completion = completion
+            answer = self._fallback(extractive, [], completion)
         yield Event("claims", {"claims": answer.claims, "citations": answer.citations})
         yield Event("done", {**answer.to_dict(), "usage": answer.usage()}, answer)
 
@@ -122,8 +121,8 @@ class Generator:
             claims,
             mode="generated",
             model=completion.model or self.llm.model,
+            completion=completion,
         )
-        answer.completion = completion
         return answer
 
     def _fallback(self, extractive: Answer, claims: list[Claim], completion: Completion | None) -> Answer:
@@ -154,8 +153,9 @@ def _citations(claims: list[Claim]) -> list[Citation]:
     return list(seen.values())
 
 
-async def finish_events(answer: Answer) -> AsyncIterator[Event]:
-    """The events after the passages for an answer already made (extractive): its text, claims, end."""
+async def extractive_events(answer: Answer) -> AsyncIterator[Event]:
+    """The events of an answer already made (extractive): passages, its text, claims, end."""
+    yield Event("passages", {"passages": [h.to_dict() for h in answer.passages]})
     if answer.answer:
         yield Event("token", {"text": answer.answer})
     yield Event("claims", {"claims": answer.claims, "citations": answer.citations})

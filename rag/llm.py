@@ -4,7 +4,7 @@ the official ``openai`` client: one call or a token stream, with usage and finis
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .config import Settings
@@ -23,7 +23,7 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     model: str = ""
-    chunks: list[str] = field(default_factory=list)
+    pieces: int = 0  # text pieces streamed
     estimated: bool = False  # token counts estimated here (the server reported none)
 
 
@@ -99,7 +99,7 @@ class LLM:
                     piece = choice.delta.content if choice.delta else None
                     if piece:
                         done.text += piece
-                        done.chunks.append(piece)
+                        done.pieces += 1
                         yield piece
         except self._failure as e:
             raise LLMError(f"LLM stream failed: {_reason(e)}") from e
@@ -107,7 +107,7 @@ class LLM:
             await stream.close()
         if not done.completion_tokens:  # servers that ignore include_usage (llama.cpp's): estimate
             done.estimated = True
-            done.completion_tokens = len(done.chunks)  # such servers send one token per chunk
+            done.completion_tokens = done.pieces  # such servers send one token per piece
             done.prompt_tokens = sum(count_tokens(m["content"]) for m in messages)
 
     async def close(self) -> None:

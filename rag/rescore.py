@@ -79,8 +79,9 @@ class Rescorer:
         """Compute and cache the vectors every chunk needs; returns how many texts were embedded."""
         texts = [t for chunk, title, _ in self.store.all_chunks() for t in units(chunk, title, self.embed_title)]
         texts = list(dict.fromkeys(texts))
-        known = self.store.cached_embeddings(self._keys(texts))
-        todo = [t for t, k in zip(texts, self._keys(texts)) if k not in known]
+        keys = self._keys(texts)
+        known = self.store.cached_embeddings(keys)
+        todo = [t for t, k in zip(texts, keys) if k not in known]
         conn = self.store.catalog.conn()
         for i in tqdm(range(0, len(todo), batch), disable=not progress, desc="rescore vectors", unit="batch"):
             part = todo[i : i + batch]

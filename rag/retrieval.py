@@ -15,10 +15,10 @@ from .highlight import highlights
 from .lexical import fts_query
 from .models import Chunk, Hit
 from .store import Store
+from .tokens import count_tokens
 
 if TYPE_CHECKING:
     from .rescore import Rescorer
-from .tokens import count_tokens
 
 Mode = Literal["dense", "lexical", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
@@ -63,6 +63,13 @@ class _Cand:
     score: float
     dense: tuple[float, int] | None = None
     lexical: tuple[float, int] | None = None
+
+
+def _candidates(order, dense, lexical) -> list[_Cand]:
+    """Fused (rowid, score) pairs, each with both retrievers' own (score, rank)."""
+    d = {rid: (s, rank) for rank, (rid, s) in enumerate(dense, start=1)}
+    lx = {rid: (s, rank) for rank, (rid, s) in enumerate(lexical, start=1)}
+    return [_Cand(rid, float(s), d.get(rid), lx.get(rid)) for rid, s in order]
 
 
 class Retriever:
@@ -132,9 +139,10 @@ class Retriever:
             else:
                 lexical = lexical_lists[i] if lexical_lists is not None else self._lexical(q, depth, allowed)
             # More than top_k: merging neighbours and concurrent deletes can drop some.
-            cands = self._combine(dense, lexical, mode, top_k * 4)
             if self.rescorer is not None and mode == "hybrid":
                 cands = self._rescore(q, dense, lexical, top_k * 4)
+            else:
+                cands = self._combine(dense, lexical, mode, top_k * 4)
             results.append(self._hits(q, cands, top_k, with_highlights))
         return results
 
@@ -168,9 +176,7 @@ class Retriever:
                 order = rrf([[r for r, _ in dense], [r for r, _ in lexical]], p.rrf_k, weights)[:limit]
             else:
                 order = zscore_fusion([dense, lexical], weights, limit)
-        d = {rid: (s, rank) for rank, (rid, s) in enumerate(dense, start=1)}
-        lx = {rid: (s, rank) for rank, (rid, s) in enumerate(lexical, start=1)}
-        return [_Cand(rid, float(s), d.get(rid), lx.get(rid)) for rid, s in order]
+        return _candidates(order, dense, lexical)
 
     def _rescore(self, query: str, dense, lexical, limit: int) -> list[_Cand]:
         """The first stage's best ``rescore_depth`` candidates, fused again with the stronger model's
@@ -180,9 +186,7 @@ class Retriever:
         first = [c.rowid for c in self._combine(dense, lexical, "hybrid", p.rescore_depth)]
         whole, sentence = self.rescorer.score(query, first)
         order = zscore_fusion([dense, lexical, whole, sentence], list(p.rescore_weights), limit)
-        d = {rid: (s, rank) for rank, (rid, s) in enumerate(dense, start=1)}
-        lx = {rid: (s, rank) for rank, (rid, s) in enumerate(lexical, start=1)}
-        return [_Cand(rid, float(s), d.get(rid), lx.get(rid)) for rid, s in cast(list[tuple[int, float]], order)]
+        return _candidates(cast(list[tuple[int, float]], order), dense, lexical)
 
     def _hits(self, query: str, cands: list[_Cand], top_k: int, with_highlights: bool) -> list[Hit]:
         rows = self.store.chunks_by_rowid(c.rowid for c in cands)

@@ -13,13 +13,12 @@ that cites nothing (or only markers that name no passage) is checked against all
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .answer import _Sentence, candidate_sentences, cite
+from .answer import candidate_sentences, cite, fold
 from .highlight import stem
 from .lexical import STOPWORDS
 from .models import Hit
@@ -32,11 +31,6 @@ _WORD = re.compile(r"[^\W_]+(?:[’'.\-][^\W_]+)*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _LEADING = re.compile(r"^(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\][.,;:]?)+")
 _PUNCT_ONLY = re.compile(r"^[\W_]*$")
-
-
-def fold(text: str) -> str:
-    """Lower case without accents: 'Calderón' and 'Calderon' are the same name."""
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
 
 
 @dataclass
@@ -98,25 +92,14 @@ def _vocabulary(text: str) -> tuple[set[str], set[str], str]:
     return {stem(w) for w in words}, {_number_key(w) for w in words if _NUMBER.fullmatch(w)}, " " + " ".join(words) + " "
 
 
-@dataclass
-class Evidence:
-    """What the passages offer: their sentences (for similarity and the support span) and their words."""
-
-    hits: list[Hit]
-    sentences: list[_Sentence]
-
-    @classmethod
-    def of(cls, hits: list[Hit]) -> Evidence:
-        return cls(hits, candidate_sentences(hits))
-
-
 class Verifier:
     """Scores each sentence of an answer against its cited passages; embeddings come from ``embed``'s
     caller in one batch (``texts()`` then ``judge(vectors)``), so the model runs once per answer."""
 
     def __init__(self, answer: str, hits: list[Hit], threshold: float, line_points_of: Callable[[str], list[tuple[int, int]]]):
         self.claims = split_claims(answer)
-        self.evidence = Evidence.of(hits)
+        self.hits = hits
+        self.sentences = candidate_sentences(hits)  # for similarity and the support span
         self.threshold = threshold
         self.line_points_of = line_points_of
         self._vocab = [_vocabulary(f"{h.title} {h.chunk.text}") for h in hits]
@@ -124,15 +107,15 @@ class Verifier:
 
     def texts(self) -> list[str]:
         """Texts to embed: the claims, then the evidence sentences."""
-        return [c.text for c in self.claims] + [s.text for s in self.evidence.sentences]
+        return [c.text for c in self.claims] + [s.text for s in self.sentences]
 
     def judge(self, vectors: np.ndarray | None) -> list[Claim]:
         """Each claim with its score, verdict and supporting span; ``vectors`` are unit vectors of ``texts()``."""
         n = len(self.claims)
-        sims = vectors[:n] @ vectors[n:].T if vectors is not None and len(self.evidence.sentences) else np.zeros((n, 0))
-        return [self._judge(i, c, sims[i]) for i, c in enumerate(self.claims)]
+        sims = vectors[:n] @ vectors[n:].T if vectors is not None and len(self.sentences) else np.zeros((n, 0))
+        return [self._judge(c, sims[i]) for i, c in enumerate(self.claims)]
 
-    def _judge(self, i: int, c: Sentence, sims: np.ndarray) -> Claim:
+    def _judge(self, c: Sentence, sims: np.ndarray) -> Claim:
         valid = sorted({m for m in c.markers if 1 <= m <= len(self._vocab)})
         cited = [m - 1 for m in valid] or list(range(len(self._vocab)))
         stems = set().union(*(self._vocab[j][0] for j in cited)) if cited else set()
@@ -142,7 +125,7 @@ class Verifier:
         coverage = sum(w in stems for w in words) / len(words) if words else 0.0
         missing = [t for t in key_terms(c.text, self._common) if not _occurs(t, numbers, phrases)]
         best, similarity = None, 0.0
-        for k, s in enumerate(self.evidence.sentences):
+        for k, s in enumerate(self.sentences):
             if s.hit in cited and (best is None or sims[k] > similarity):
                 best, similarity = s, float(sims[k])
         score = max(0.0, min(1.0, COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * max(similarity, 0.0)))
@@ -154,7 +137,7 @@ class Verifier:
             "coverage": round(coverage, 4),
             "similarity": round(similarity, 4),
             "unsupported_terms": missing,
-            "source": cite(self.evidence.hits, best, similarity, self.line_points_of) if best is not None else None,
+            "source": cite(self.hits, best, similarity, self.line_points_of) if best is not None else None,
         }
 
 

@@ -51,8 +51,9 @@ async def chat_completions(req: ChatRequest, engine: EngineDep):
     return JSONResponse(_completion(answer, history, query, cid, created, engine))
 
 
-def _model(answer: Answer, engine: Engine) -> str:
-    return answer.model or (engine.settings.llm_model if engine.settings.llm_base_url else MODEL_ID)
+def _model(engine: Engine) -> str:
+    """The model named in responses: the LLM's when one writes the answers, else this service's."""
+    return engine.settings.llm_model if engine.settings.llm_base_url else MODEL_ID
 
 
 def _usage(reported: dict[str, int] | None, history: list[Message], content: str) -> dict[str, int]:
@@ -69,7 +70,7 @@ def _completion(answer: Answer, history: list[Message], query: str, cid: str, cr
         "id": cid,
         "object": "chat.completion",
         "created": created,
-        "model": _model(answer, engine),
+        "model": answer.model or _model(engine),
         "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": finish}],
         "usage": _usage(answer.usage(), history, answer.answer),
         "citations": answer.citations,
@@ -91,7 +92,7 @@ def unsupported_note(answer: dict) -> str:
 
 
 async def _chunks(engine: Engine, events: AsyncIterator, history: list[Message], query: str, cid: str, created: int) -> AsyncIterator[str]:
-    model = engine.settings.llm_model if engine.settings.llm_base_url else MODEL_ID
+    model = _model(engine)
     yield event(chunk(cid, created, model, {"role": "assistant", "content": ""}))
     written = ""
     async for e in events:
