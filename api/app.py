@@ -18,14 +18,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
 from rag import Engine, Settings, __version__
+from rag.collections import DEFAULT, Collections
 from rag.errors import BadInputError, ConflictError, NotFoundError, RagError, TimedOutError, UnavailableError
 
 from .auth import FailureLimiter
-from .deps import require_key
+from .deps import collection_read, collection_write, require_key
 from .guard import ABANDONED, RequestGuard
 from .mcp import KeyGate, build_mcp
 from .metrics import Metrics
-from .routes import chat, documents, ops, search
+from .routes import chat, collections, documents, ops, search
 from .schemas import errors
 
 log = logging.getLogger("rag.api")
@@ -46,6 +47,7 @@ def _start_engine(app: FastAPI, settings: Settings) -> None:
         engine.enable_batching()
         engine.answer_observers.append(app.state.metrics.observe_answer)
         app.state.engine = engine
+        app.state.collections.adopt(DEFAULT, engine)
         app.state.ready = True
         log.info("ready: %s", json.dumps(engine.stats()))
     except Exception as e:  # surfaced by /health and /ready instead of a dead process
@@ -117,6 +119,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.collections = Collections(settings)
+    if engine is not None:
+        app.state.collections.adopt(DEFAULT, engine)
     app.state.ready = engine is not None
     app.state.error = None
     app.state.metrics = metrics = Metrics()
@@ -166,6 +171,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.include_router(router, dependencies=reads, responses=read_errors)
     app.include_router(documents.writes, dependencies=writes, responses=write_errors)
     app.include_router(chat.router, dependencies=reads, responses=read_errors)
+    app.include_router(collections.reads, dependencies=reads, responses=read_errors)
+    app.include_router(collections.writes, dependencies=writes, responses=write_errors)
+    # Every collection has the default's routes under its prefix; its own key (if any) or the service's rules guard them.
+    scoped = "/collections/{collection}"
+    key_errors = errors(401, 404, 429)
+    for router in (search.router, documents.router):
+        app.include_router(router, prefix=scoped, dependencies=[Depends(collection_read)], responses=key_errors)
+    app.include_router(documents.writes, prefix=scoped, dependencies=[Depends(collection_write)], responses=key_errors)
 
     def ready_engine() -> Engine:
         if not app.state.ready:
@@ -205,7 +218,7 @@ def _body_limit(settings: Settings):
     the JSON limit."""
 
     def limit_for(scope) -> int:
-        if scope["method"] == "POST" and scope["path"].rstrip("/") == "/documents":
+        if scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/documents"):
             return int(settings.max_upload_mb * 1024 * 1024) + 64 * 1024
         return settings.max_request_kb * 1024
 

@@ -5,13 +5,16 @@ They are ``async`` so that FastAPI runs them on the event loop instead of handin
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from rag import Engine, Settings
+from rag.collections import DEFAULT, Collections
 
 from .auth import check_key
 
@@ -28,6 +31,7 @@ async def get_settings(request: Request) -> Settings:
 
 
 async def get_engine(request: Request) -> Engine:
+    """The engine of the request's collection (the path's ``{collection}``, else ``default``)."""
     state = request.app.state
     deadline = time.monotonic() + STARTUP_WAIT_S
     while not state.ready and state.error is None and time.monotonic() < deadline:
@@ -35,7 +39,11 @@ async def get_engine(request: Request) -> Engine:
     engine = getattr(state, "engine", None)
     if engine is None or not state.ready:
         raise HTTPException(503, "index is still loading; retry when GET /ready answers 200", headers={"Retry-After": "2"})
-    return engine
+    name = request.path_params.get("collection", DEFAULT)
+    if name == DEFAULT:
+        return engine
+    collections: Collections = state.collections
+    return await run_in_threadpool(collections.engine, name)  # opening one reads its vectors: not on the loop
 
 
 def _client(request: Request) -> str:
@@ -47,6 +55,30 @@ async def require_key(request: Request, credentials: Credentials) -> None:
     settings: Settings = request.app.state.settings
     if settings.api_key:
         check_key(credentials, settings.api_key, _client(request), request.app.state.auth_limiter)
+
+
+def _collection_guard(write: bool):
+    async def guard(request: Request, collection: str, credentials: Credentials) -> None:
+        """A collection with its own key takes that key or the service's; any other follows the
+        service's rules (reads open unless RAG_PROTECT_READS, writes behind RAG_API_KEY)."""
+        state = request.app.state
+        settings: Settings = state.settings
+        collections: Collections = state.collections
+        client = _client(request)
+        if collections.protected(collection):
+            token = credentials.credentials.strip() if credentials else ""
+            if token and not state.auth_limiter.retry_after(client) and collections.key_matches(collection, token):
+                return
+            # Else only the service's key will do; without one, any key fails (and counts as a guess).
+            check_key(credentials, settings.api_key or secrets.token_hex(32), client, state.auth_limiter)
+        elif settings.api_key and (write or settings.protect_reads):
+            check_key(credentials, settings.api_key, client, state.auth_limiter)
+
+    return guard
+
+
+collection_read = _collection_guard(write=False)
+collection_write = _collection_guard(write=True)
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -150,6 +150,43 @@ class Deleted(BaseModel):
     deleted: str
 
 
+CollectionName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="1-63 of a-z 0-9 - _, starting with a letter or digit.")]
+
+
+class CollectionIn(BaseModel):
+    """A new collection; unset settings are the service's."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: CollectionName
+    model: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    chunk_tokens: Annotated[int, Field(ge=16, le=8192)] | None = None
+    chunk_overlap: Annotated[int, Field(ge=0, le=8191)] | None = None
+    store: Literal["faiss", "qdrant"] | None = None
+    with_key: bool = Field(default=False, description="Give the collection its own API key (returned once, in this response).")
+
+
+class CollectionInfo(BaseModel):
+    name: str
+    model: str
+    chunk_tokens: int
+    chunk_overlap: int
+    store: str
+    created: float
+    protected: bool = Field(description="Whether the collection has its own API key.")
+    documents: int | None = None
+    chunks: int | None = None
+    generation: int | None = None
+
+
+class CollectionCreated(CollectionInfo):
+    api_key: str | None = Field(description="The collection's own key when asked for (shown this once), else null.")
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionInfo]
+    count: int
+
+
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -179,7 +216,7 @@ class ErrorResponse(BaseModel):
 _ERROR_TEXT = {
     400: "Bad input (e.g. an unknown filter field).",
     401: "Missing or wrong API key.",
-    404: "No such document or chunk.",
+    404: "No such collection, document or chunk.",
     409: "Conflicts with the index's state.",
     413: "Request body over the limit.",
     415: "Unsupported media or file type.",

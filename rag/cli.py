@@ -13,18 +13,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .collections import DEFAULT, Collections
 from .config import Settings
 from .errors import BadInputError
 from .retrieval import MODES
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace, create: bool = False) -> Settings:
+    """Settings from the environment and the command line; with ``--collection``, that collection's
+    (``create``: made first if it does not exist)."""
     overrides: dict[str, Any] = {}
     if getattr(args, "index_dir", None):
         overrides["index_dir"] = Path(args.index_dir)
     if getattr(args, "model", None):
         overrides["model"] = args.model
-    return Settings(**overrides)
+    settings = Settings(**overrides)
+    name = getattr(args, "collection", None)
+    if name and name != DEFAULT:
+        collections = Collections(settings)
+        if create:
+            collections.ensure(name)
+        settings = collections.settings_for(name)
+    return settings
 
 
 def _engine(args: argparse.Namespace):
@@ -38,7 +48,7 @@ def _print_json(obj: Any) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _settings(args, create=True)
     if args.rebuild:
         from .store import Store
 
@@ -95,9 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp: argparse.ArgumentParser, json_flag: bool = True) -> None:
+    def common(sp: argparse.ArgumentParser, json_flag: bool = True, collection: bool = True) -> None:
         sp.add_argument("--index-dir", help="index directory (default: $RAG_INDEX_DIR or ./index)")
         sp.add_argument("--model", help="sentence-transformers model name or path (default: bundled all-MiniLM-L6-v2)")
+        if collection:
+            sp.add_argument("--collection", help="the collection to use (default: `default`, the index folder itself)")
         if json_flag:
             sp.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
@@ -126,9 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_extra(sub, common: Callable) -> None:
     """Commands kept in their own modules (eval, ask, serve). A broken import is a bug: it must show,
     not silently remove the commands."""
-    from . import cli_eval, cli_serve
+    from . import cli_collections, cli_eval, cli_serve
 
-    for module in (cli_eval, cli_serve):
+    for module in (cli_eval, cli_serve, cli_collections):
         module.register(sub, common)
 
 

@@ -77,7 +77,7 @@ def register(sub, common) -> None:
     sp.add_argument("--host", help="bind address (default 127.0.0.1)")
     sp.add_argument("--port", type=int, help="port (default 8000)")
     sp.add_argument("--workers", type=int, help="server processes sharing the index (default: one per core, at most 4)")
-    common(sp, json_flag=False)
+    common(sp, json_flag=False, collection=False)
     sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("ask", help="an answer with [n] citations: extractive, or by the LLM at RAG_LLM_BASE_URL, verified")

@@ -43,7 +43,9 @@ class Settings(BaseSettings):
 
     index_dir: Path = Field(default=Path("index"), description="Where the index lives (relative to the working directory).")
     corpus_dir: Path = Field(default_factory=bundled_corpus, description="Default corpus to index: the bundled seed papers.")
-    store: str = Field(default="faiss", description="Vector backend, by its name in rag.vectors.BACKENDS.")
+    store: Literal["faiss", "qdrant"] = Field(default="faiss", description="Where vectors and BM25 live: faiss (index folder) or qdrant.")
+    qdrant_url: str | None = Field(default=None, description="Qdrant server (http://host:6333); unset = embedded mode in the index folder.")
+    qdrant_api_key: str | None = Field(default=None, description="API key of the Qdrant server.")
     model: str = Field(default=BUNDLED_MODEL, description="sentence-transformers model name or path.")
     device: str = "cpu"
     backend: Literal["onnx", "torch"] = Field(default=BACKEND, description="Inference runtime; ONNX is exported once from the model, offline.")

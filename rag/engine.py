@@ -31,7 +31,7 @@ from .models import ChunkView, Document, DocumentInfo, Hit, SyncReport
 from .prompt import rewrite_messages, standalone_from_turns
 from .retrieval import Mode, RetrievalParams, Retriever, check_mode
 from .shapes import SearchResponse
-from .store import DocumentWrite, IndexSpec, Store
+from .store import DocumentWrite, IndexSpec, open_store
 from .sync import scan
 
 if TYPE_CHECKING:
@@ -73,7 +73,8 @@ class Engine:
         self.settings = settings or Settings()
         s = self.settings
         self.embedder = embedder or Embedder.from_settings(s)
-        self.store = Store(s.index_dir, IndexSpec(s.model, s.chunk_tokens, s.chunk_overlap, s.embed_title), s.store)
+        spec = IndexSpec(s.model, s.chunk_tokens, s.chunk_overlap, s.embed_title)
+        self.store = open_store(s.index_dir, spec, s.store, s.qdrant_url, s.qdrant_api_key)
         self.rescorer = self._make_rescorer()
         self.retriever = Retriever(self.store, self.embed_queries, RetrievalParams.from_settings(s), self.rescorer)
         self._write_lock = IndexLock(self.store.dir / "write.lock")

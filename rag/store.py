@@ -25,10 +25,11 @@ from .models import Chunk, Document
 from .vector_files import Delta, VectorFiles
 from .vectors import VectorIndex, get_backend
 
-__all__ = ["DocumentWrite", "IndexMismatchError", "IndexSpec", "Store"]
+__all__ = ["STORES", "DocumentWrite", "IndexMismatchError", "IndexSpec", "Store", "open_store"]
 log = logging.getLogger(__name__)
 MAX_DELTAS = 256  # delta files before they are folded into a snapshot
 MIN_COMPACT_BYTES = 4 << 20  # below this much delta data a small index is not rewritten
+STORES = ("faiss", "qdrant")  # RAG_STORE: where vectors and the BM25 index live
 
 
 class Store:
@@ -264,3 +265,15 @@ class Store:
         d = Path(index_dir)
         for p in list(d.glob("vectors-*")) + list(d.glob("delta-*")) + [d / manifest.MANIFEST] + list(d.glob(DB_NAME + "*")):
             p.unlink(missing_ok=True)
+
+
+def open_store(index_dir: Path, spec: IndexSpec, store: str = "faiss", qdrant_url: str | None = None, qdrant_api_key: str | None = None) -> Store:
+    """The store called ``store``: ``faiss`` (vector files and SQLite FTS5 in the index folder) or
+    ``qdrant`` (vectors and BM25 in a Qdrant collection: at ``qdrant_url``, else embedded in the folder)."""
+    if store == "faiss":
+        return Store(index_dir, spec)
+    if store == "qdrant":
+        from .qdrant_store import QdrantStore
+
+        return QdrantStore(index_dir, spec, qdrant_url, qdrant_api_key)
+    raise BadInputError(f"unknown store {store!r}; known: {', '.join(STORES)}")

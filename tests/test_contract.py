@@ -31,7 +31,27 @@ def _calls(client) -> list[tuple[str, str, dict]]:
     doc_id = client.get("/documents").json()["documents"][0]["doc_id"]
     upload = client.post("/documents", headers=AUTH, json={"title": "Contract", "text": "Tapirs crossed the river."})
     pdf = {"file": ("c.pdf", make_pdf(["Okapis in Chiapas."]), "application/pdf")}
+    own = {"Authorization": f"Bearer {client.post('/collections', headers=AUTH, json={'name': 'contract', 'with_key': True}).json()['api_key']}"}
+    scoped = "/collections/contract"
     return [
+        ("GET", "/collections", {}),
+        ("POST", "/collections", {"headers": AUTH, "json": {"name": "contract-two", "chunk_tokens": 64, "chunk_overlap": 8}}),
+        ("POST", "/collections", {"headers": AUTH, "json": {"name": "contract"}}),
+        ("POST", "/collections", {"headers": AUTH, "json": {"name": "elsewhere", "model": "/etc/passwd"}}),
+        ("POST", "/collections", {"headers": AUTH, "json": {"name": "Bad Name"}}),
+        ("GET", scoped, {"headers": own}),
+        ("GET", scoped, {}),
+        ("POST", f"{scoped}/documents", {"headers": own, "json": {"doc_id": "tapirs", "title": "Tapirs", "text": "Tapirs crossed the river."}}),
+        ("GET", f"{scoped}/documents", {"headers": own}),
+        ("GET", f"{scoped}/documents/tapirs", {"headers": own}),
+        ("GET", f"{scoped}/chunks/tapirs:0", {"headers": own}),
+        ("POST", f"{scoped}/search", {"headers": own, "json": {"query": "tapirs"}}),
+        ("POST", f"{scoped}/search", {"json": {"query": "tapirs"}}),
+        ("POST", f"{scoped}/ask", {"headers": own, "json": {"question": "What crossed the river?"}}),
+        ("POST", f"{scoped}/context", {"headers": own, "json": {"query": "river"}}),
+        ("POST", "/collections/nope/search", {"json": {"query": "x"}}),
+        ("DELETE", f"{scoped}/documents/tapirs", {"headers": own}),
+        ("DELETE", "/collections/contract-two", {"headers": AUTH}),
         ("GET", "/health", {}),
         ("GET", "/ready", {}),
         ("GET", "/stats", {}),
