@@ -189,6 +189,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     gated = KeyGate(mcp_endpoint, settings.api_key, app.state.auth_limiter) if settings.protect_reads and settings.api_key else mcp_endpoint
     app.router.routes.append(Route("/mcp", endpoint=gated, methods=["GET", "POST", "DELETE"], include_in_schema=False))
 
+    generate_openapi = app.openapi
+
+    def openapi_with_optional_keys() -> dict:
+        if app.openapi_schema is None:
+            _optional_collection_keys(generate_openapi(), settings)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi_with_optional_keys  # type: ignore[method-assign]
+
     @app.get("/openapi.json", include_in_schema=False, dependencies=reads)
     async def openapi():
         return JSONResponse(app.openapi())
@@ -202,6 +211,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return FileResponse(STATIC / "index.html")
 
     return app
+
+
+def _optional_collection_keys(schema: dict, settings: Settings) -> None:
+    """A collection's routes take its own key only when it has one: where the service's rules
+    leave them open, the schema says the key is optional (an empty security requirement)."""
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/collections/{collection}"):
+            continue
+        for method, op in operations.items():
+            write = method == "delete" or (method == "post" and path.endswith("/documents"))
+            open_without_key = not settings.api_key or (not write and not settings.protect_reads)
+            if open_without_key and op.get("security"):
+                op["security"].append({})
 
 
 def _allowed_methods(app: FastAPI, scope) -> list[str]:

@@ -5,16 +5,19 @@ They are ``async`` so that FastAPI runs them on the event loop instead of handin
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from rag import Engine, Settings
-from rag.collections import DEFAULT, Collections
+from rag.collections import DEFAULT, NAME_PATTERN, Collections
+from rag.errors import NotFoundError
 
 from .auth import check_key
 
@@ -22,6 +25,7 @@ from .auth import check_key
 # a query that reaches the late one waits this long for it instead of failing.
 STARTUP_WAIT_S = 10.0
 
+CollectionPath = Annotated[str, Path(pattern=NAME_PATTERN, description="The collection (`default`: the routes without a prefix).")]
 bearer = HTTPBearer(auto_error=False, description="The service's API key (RAG_API_KEY).")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
@@ -42,6 +46,10 @@ async def get_engine(request: Request) -> Engine:
     name = request.path_params.get("collection", DEFAULT)
     if name == DEFAULT:
         return engine
+    if not re.match(NAME_PATTERN, name):  # FastAPI resolves every dependency before it reports the guard's 422
+        raise RequestValidationError(
+            [{"loc": ("path", "collection"), "msg": f"String should match pattern '{NAME_PATTERN}'", "type": "string_pattern_mismatch"}]
+        )
     collections: Collections = state.collections
     return await run_in_threadpool(collections.engine, name)  # opening one reads its vectors: not on the loop
 
@@ -58,14 +66,18 @@ async def require_key(request: Request, credentials: Credentials) -> None:
 
 
 def _collection_guard(write: bool):
-    async def guard(request: Request, collection: str, credentials: Credentials) -> None:
+    async def guard(request: Request, collection: CollectionPath, credentials: Credentials) -> None:
         """A collection with its own key takes that key or the service's; any other follows the
         service's rules (reads open unless RAG_PROTECT_READS, writes behind RAG_API_KEY)."""
         state = request.app.state
         settings: Settings = state.settings
         collections: Collections = state.collections
         client = _client(request)
-        if collections.protected(collection):
+        try:
+            protected = collections.protected(collection)
+        except NotFoundError:  # the key is checked first: whether a collection exists is not for everyone
+            protected = False
+        if protected:
             token = credentials.credentials.strip() if credentials else ""
             if token and not state.auth_limiter.retry_after(client) and collections.key_matches(collection, token):
                 return

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rag.collections import NAME_PATTERN
 from rag.config import MAX_QUERY_CHARS
 from rag.filters import MAX_FIELDS, MAX_STRING, MAX_VALUES
 from rag.shapes import AskResponse, ChunkOut, Citation, ContextResponse, DocumentSummary, Highlight, Passage, SearchResponse
@@ -118,7 +119,7 @@ class Stats(BaseModel):
     documents: int
     chunks: int
     vectors: int
-    vector_index: Literal["flat", "ivf"] | None
+    vector_index: Literal["flat", "ivf", "qdrant"] | None
     model: str
     dim: int | None
     generation: int
@@ -150,7 +151,7 @@ class Deleted(BaseModel):
     deleted: str
 
 
-CollectionName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="1-63 of a-z 0-9 - _, starting with a letter or digit.")]
+CollectionName = Annotated[str, Field(pattern=NAME_PATTERN, description="1-63 of a-z 0-9 - _, starting with a letter or digit.")]
 
 
 class CollectionIn(BaseModel):

@@ -91,6 +91,10 @@ class Catalog:
         row = self.conn().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return int(row[0]) if row and row[0] else 0
 
+    def meta_text(self, key: str) -> str | None:
+        row = self.conn().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
     def meta_ints(self, *keys: str) -> dict[str, int | None]:
         """Several meta values read in one statement (one consistent snapshot); None when absent."""
         rows = dict(self.conn().execute(f"SELECT key, value FROM meta WHERE key IN ({','.join('?' * len(keys))})", keys).fetchall())

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 DEFAULT = "default"
 FOLDER = "collections"  # inside the index folder
 CONFIG = "collection.json"
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_NAME = re.compile(NAME_PATTERN)
 
 
 class CollectionConfig(BaseModel):
@@ -157,10 +158,11 @@ class Collections:
         if name == DEFAULT:
             raise BadInputError("the default collection cannot be deleted (delete its documents instead)")
         self.config(name)
+        engine = self.engine(name)
+        engine.store.drop()  # what lives outside the folder (a Qdrant server's collection)
         with self._lock:
-            engine = self._engines.pop(name, None)
-        if engine is not None:
-            engine.close()
+            self._engines.pop(name, None)
+        engine.close()
         folder = self._dir(name)
         # Renamed first, so the collection disappears at once even if removing its files takes a while.
         doomed = folder.with_name(f".deleted-{name}-{secrets.token_hex(4)}")

@@ -20,6 +20,7 @@ CHUNK_OVERLAP = 32
 CANDIDATES = 100
 FUSION: Literal["zscore", "rrf"] = "zscore"  # tuned on SciFact train (bench/tune_fusion.py, docs/EVALUATION.md)
 RRF_K = 60
+BM25_WEIGHTS = (1.0, 0.5, 1.0)  # title, section, text
 DENSE_WEIGHT = 0.6
 LEXICAL_WEIGHT = 0.4
 MAX_QUERY_CHARS = 2000
@@ -43,7 +44,9 @@ class Settings(BaseSettings):
 
     index_dir: Path = Field(default=Path("index"), description="Where the index lives (relative to the working directory).")
     corpus_dir: Path = Field(default_factory=bundled_corpus, description="Default corpus to index: the bundled seed papers.")
-    store: Literal["faiss", "qdrant"] = Field(default="faiss", description="Where vectors and BM25 live: faiss (index folder) or qdrant.")
+    store: str = Field(
+        default="faiss", description="Where vectors and BM25 live: faiss (index folder), qdrant, or a backend in rag.vectors.BACKENDS."
+    )
     qdrant_url: str | None = Field(default=None, description="Qdrant server (http://host:6333); unset = embedded mode in the index folder.")
     qdrant_api_key: str | None = Field(default=None, description="API key of the Qdrant server.")
     model: str = Field(default=BUNDLED_MODEL, description="sentence-transformers model name or path.")
@@ -127,5 +130,8 @@ class Settings(BaseSettings):
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def server_workers(self) -> int:
-        """Worker processes for `rag serve`: each has its own interpreter lock, so they use every core."""
+        """Worker processes for `rag serve`: each has its own interpreter lock, so they use every core.
+        Qdrant's embedded mode admits one process: one worker (a Qdrant server admits any number)."""
+        if self.store == "qdrant" and not self.qdrant_url:
+            return 1
         return self.workers or max(1, min(4, os.cpu_count() or 1))

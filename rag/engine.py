@@ -373,7 +373,9 @@ class Engine:
                 allowed = self._allowed(None)
             else:  # matching reads every document's metadata: keep it off the event loop
                 allowed = await asyncio.get_running_loop().run_in_executor(None, self._allowed, spec)
-            lexical = self.retriever.lexical_candidates(query, top_k, allowed) if mode != "dense" else None
+            # Stores that fetch both lists in one call (Qdrant) do the BM25 side with the dense one.
+            lexical_now = mode == "lexical" or (mode == "hybrid" and not self.store.one_call_hybrid)
+            lexical = self.retriever.lexical_candidates(query, top_k, allowed) if lexical_now else None
             vector = (await self._await_embedding(pending))[0] if pending is not None else None
         finally:
             if pending is not None and not pending.done():

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 
-from .config import CANDIDATES, DENSE_WEIGHT, FUSION, LEXICAL_WEIGHT, RESCORE_WEIGHTS, RRF_K, Settings
+from .config import BM25_WEIGHTS, CANDIDATES, DENSE_WEIGHT, FUSION, LEXICAL_WEIGHT, RESCORE_WEIGHTS, RRF_K, Settings
 from .errors import BadInputError
 from .fusion import rrf, zscore_fusion
 from .highlight import highlights
@@ -39,7 +39,7 @@ class RetrievalParams:
     rrf_k: int = RRF_K
     dense_weight: float = DENSE_WEIGHT
     lexical_weight: float = LEXICAL_WEIGHT
-    bm25_weights: tuple[float, float, float] = (1.0, 0.5, 1.0)  # title, section, text
+    bm25_weights: tuple[float, float, float] = BM25_WEIGHTS
     redundancy: Literal["merge", "drop", "none"] = "merge"  # what to do with overlapping neighbours
     rescore_depth: int = 50
     rescore_weights: tuple[float, float, float, float] = RESCORE_WEIGHTS
@@ -130,7 +130,11 @@ class Retriever:
             return [[] for _ in queries]
         depth = self._depth(top_k)
         dense_lists: list[list[tuple[int, float]]] = [[] for _ in queries]
-        if mode != "lexical":
+        if mode == "hybrid" and lexical_lists is None and self.store.one_call_hybrid:
+            qvecs = self.embed(queries) if vectors is None else vectors
+            matches = [fts_query(q) for q in queries]
+            dense_lists, lexical_lists = self.store.hybrid_candidates(qvecs, matches, depth, self.params.bm25_weights, allowed)
+        elif mode != "lexical":
             dense_lists = self._dense(self.embed(queries) if vectors is None else vectors, depth, allowed)
         results = []
         for i, (q, dense) in enumerate(zip(queries, dense_lists)):

@@ -8,6 +8,7 @@ Other processes' commits are picked up by ``refresh`` (server workers share an i
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -34,6 +35,8 @@ STORES = ("faiss", "qdrant")  # RAG_STORE: where vectors and the BM25 index live
 
 class Store:
     """Reads are thread-safe; writes must be serialized by the caller (the engine holds a lock)."""
+
+    one_call_hybrid = False  # True when ``hybrid_candidates`` fetches both lists in one round trip
 
     def __init__(self, index_dir: Path, spec: IndexSpec, backend: str = "faiss") -> None:
         self.dir = Path(index_dir)
@@ -174,8 +177,19 @@ class Store:
         """Top-k (rowid, bm25 score; higher is better) for an FTS5 MATCH expression."""
         return lexical.bm25_search(self.catalog.conn(), match, k, weights, allowed)
 
+    def hybrid_candidates(
+        self, queries: np.ndarray, matches: list[str | None], k: int, weights: tuple[float, float, float], allowed: np.ndarray | None = None
+    ) -> tuple[list[list[tuple[int, float]]], list[list[tuple[int, float]]]]:
+        """Dense and BM25 (rowid, score) lists of each query (``matches``: FTS5 expressions)."""
+        scores, ids = self.search_vectors(queries, k, allowed)
+        dense = [[(i, s) for s, i in zip(srow, irow) if i >= 0] for srow, irow in zip(scores.tolist(), ids.tolist())]
+        return dense, [self.lexical(m, k, weights, allowed) if m else [] for m in matches]
+
     def close(self) -> None:
         self.catalog.close()
+
+    def drop(self) -> None:
+        """Remove what the store keeps outside its folder (nothing: everything is in the folder)."""
 
     # -- writes
     def apply(self, deletes: list[str], writes: list[DocumentWrite], new_vectors: dict[str, np.ndarray]) -> None:
@@ -265,15 +279,15 @@ class Store:
         d = Path(index_dir)
         for p in list(d.glob("vectors-*")) + list(d.glob("delta-*")) + [d / manifest.MANIFEST] + list(d.glob(DB_NAME + "*")):
             p.unlink(missing_ok=True)
+        shutil.rmtree(d / "qdrant", ignore_errors=True)  # the Qdrant store's embedded mode
 
 
 def open_store(index_dir: Path, spec: IndexSpec, store: str = "faiss", qdrant_url: str | None = None, qdrant_api_key: str | None = None) -> Store:
-    """The store called ``store``: ``faiss`` (vector files and SQLite FTS5 in the index folder) or
-    ``qdrant`` (vectors and BM25 in a Qdrant collection: at ``qdrant_url``, else embedded in the folder)."""
-    if store == "faiss":
-        return Store(index_dir, spec)
+    """The store called ``store``: ``qdrant`` (vectors and BM25 in a Qdrant collection: at
+    ``qdrant_url``, else embedded in the folder), or files in the folder with the vector backend of
+    that name (``faiss``; BadInputError for an unknown one)."""
     if store == "qdrant":
         from .qdrant_store import QdrantStore
 
         return QdrantStore(index_dir, spec, qdrant_url, qdrant_api_key)
-    raise BadInputError(f"unknown store {store!r}; known: {', '.join(STORES)}")
+    return Store(index_dir, spec, store)

@@ -28,3 +28,28 @@ def seed_index(tmp_path_factory, embedder) -> tuple[Engine, Path]:
     report = engine.sync([corpus])
     assert report.added == 5 and not report.errors
     return engine, corpus
+
+
+STORES = ["faiss", "qdrant"]
+
+
+@pytest.fixture(params=STORES)
+def any_store(request, monkeypatch) -> str:
+    """Runs a test once per store: engines made from the environment's settings use it. Tests of the
+    FAISS store's own files (marked ``faiss_files``) run once."""
+    if request.param != "faiss" and request.node.get_closest_marker("faiss_files"):
+        pytest.skip("tests the FAISS store's vector files")
+    monkeypatch.setenv("RAG_STORE", request.param)
+    return request.param
+
+
+@pytest.fixture(scope="session", params=STORES)
+def store_seed_index(request, tmp_path_factory, embedder, seed_index) -> tuple[Engine, Path]:
+    """``seed_index`` once per store (the same corpus copy)."""
+    if request.param == "faiss":
+        return seed_index
+    _, corpus = seed_index
+    engine = Engine(Settings(index_dir=tmp_path_factory.mktemp(request.param) / "index", store=request.param), embedder=embedder)
+    report = engine.sync([corpus])
+    assert report.added == 5 and not report.errors
+    return engine, corpus

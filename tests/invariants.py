@@ -21,7 +21,8 @@ def check_index(index_dir: Path) -> dict:
         docs = q("SELECT COUNT(*) FROM documents")[0][0]
         chunks = q("SELECT COUNT(*) FROM chunks")[0][0]
         fts = q("SELECT COUNT(*) FROM chunks_fts")[0][0]
-        assert fts == chunks, f"FTS rows {fts} != chunks {chunks}"
+        qdrant = (index_dir / "qdrant").is_dir()  # the Qdrant store keeps BM25 in Qdrant, not FTS5
+        assert fts == (0 if qdrant else chunks), f"FTS rows {fts} != chunks {chunks}"
         assert not q("SELECT path FROM documents WHERE path IS NOT NULL GROUP BY path HAVING COUNT(*) > 1"), "a file is indexed twice"
         assert not q("SELECT c.id FROM chunks c LEFT JOIN documents d ON d.doc_id = c.doc_id WHERE d.doc_id IS NULL"), "chunks without a document"
         assert not q("SELECT d.doc_id FROM documents d WHERE n_chunks != (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id)"), (
@@ -36,13 +37,33 @@ def check_index(index_dir: Path) -> dict:
     finally:
         conn.close()
     vectors = 0
-    if gen and dim:
+    if qdrant and gen and dim:
+        ids = _qdrant_ids(index_dir, meta["qdrant_collection"])
+        vectors = len(ids)
+        assert ids == rowids, f"Qdrant point ids ({vectors}) differ from chunk rows ({chunks})"
+    elif gen and dim:
         # the base snapshot plus every later delta must exist and hold exactly the chunks' rowids
         index = VectorFiles(index_dir, get_backend("faiss")).load(base, gen, dim)
         vectors = index.ntotal
         ids = sorted(faiss.vector_to_array(index.index.id_map).astype(np.int64).tolist())
         assert ids == rowids, f"vector ids ({vectors}) differ from chunk rows ({chunks})"
     return {"generation": gen, "base": base, "documents": docs, "chunks": chunks, "vectors": vectors, "fts": fts, "sources": sources}
+
+
+def _qdrant_ids(index_dir: Path, collection: str) -> list[int]:
+    """Every point id in the embedded Qdrant collection (through the process's shared client)."""
+    from rag.qdrant_store import LOCAL_DIR, _local_clients
+
+    client = _local_clients.open(index_dir / LOCAL_DIR)
+    try:
+        ids, offset = [], None
+        while True:
+            points, offset = client.scroll(collection, limit=1000, offset=offset, with_payload=False, with_vectors=False)
+            ids += [int(p.id) for p in points]
+            if offset is None:
+                return sorted(ids)
+    finally:
+        _local_clients.release(index_dir / LOCAL_DIR)
 
 
 def stale_files(index_dir: Path, generation: int, base: int | None = None) -> list[str]:

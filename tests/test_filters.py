@@ -61,8 +61,8 @@ def test_deep_nesting_is_a_clear_error_not_recursion():
         parse_filters({"year": deep})
 
 
-def test_filters_restrict_search(seed_index):
-    engine, _ = seed_index
+def test_filters_restrict_search(store_seed_index):
+    engine, _ = store_seed_index
     hits = engine.search("Mexico security cooperation", top_k=10, filters={"year": {"gte": 2010}}).hits
     assert hits and {h.chunk.doc_id for h in hits} <= {"003_a38ecee51900cf6b", "001_e0cea56afaaf3c59"}
     assert engine.search("Mexico", filters={"doc_id": "nope"}).hits == []

@@ -17,8 +17,8 @@ def _holds(lines: list[str], i: int, word: str, step: int) -> bool:
     return word in _norm(lines[i - 1]) or (word in _norm("\n".join(pair[::step])) and "-" in "".join(pair))
 
 
-def test_every_chunk_slice_and_lines(seed_index):
-    engine, _ = seed_index
+def test_every_chunk_slice_and_lines(store_seed_index):
+    engine, _ = store_seed_index
     checked = 0
     for d in engine.documents():
         doc = engine.document(d.doc_id)
@@ -37,8 +37,8 @@ def test_every_chunk_slice_and_lines(seed_index):
     assert checked > 200
 
 
-def test_chunks_fit_the_model(seed_index, embedder):
-    engine, _ = seed_index
+def test_chunks_fit_the_model(store_seed_index, embedder):
+    engine, _ = store_seed_index
     for d in engine.documents():
         for i in range(d.n_chunks):
             view = engine.chunk(f"{d.doc_id}:{i}")
@@ -46,8 +46,8 @@ def test_chunks_fit_the_model(seed_index, embedder):
             assert embedder.count_model_tokens(f"{title}\n{chunk.text}") <= embedder.max_seq_length
 
 
-def test_tillerson_question_finds_the_2017_paper(seed_index):
-    engine, _ = seed_index
+def test_tillerson_question_finds_the_2017_paper(store_seed_index):
+    engine, _ = store_seed_index
     top = engine.search("When did Tillerson travel to Mexico City?").hits[0]
     assert top.chunk.doc_id == "001_e0cea56afaaf3c59"
     assert top.chunk.line_start <= 6 <= top.chunk.line_end

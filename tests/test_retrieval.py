@@ -3,16 +3,16 @@ from rag.models import Chunk
 from rag.retrieval import merge_chunks
 
 
-def test_hybrid_results_carry_both_retrievers(seed_index):
-    engine, _ = seed_index
+def test_hybrid_results_carry_both_retrievers(store_seed_index):
+    engine, _ = store_seed_index
     hits = engine.search("Who declared the war on drug cartels?", top_k=5).hits
     assert len(hits) == 5 and [h.rank for h in hits] == [1, 2, 3, 4, 5]
     assert any(h.dense_rank and h.lexical_rank for h in hits)
     assert all(h.score >= n.score for h, n in zip(hits, hits[1:]))
 
 
-def test_no_overlapping_passages_in_results(seed_index):
-    engine, _ = seed_index
+def test_no_overlapping_passages_in_results(store_seed_index):
+    engine, _ = store_seed_index
     for q in ("Merida Initiative funding", "Mexican military human rights", "NAFTA security perimeter"):
         hits = engine.search(q, top_k=10).hits
         for i, a in enumerate(hits):
@@ -39,8 +39,8 @@ def test_highlights_point_at_the_answering_sentence():
     assert text[hl[0]["start"] : hl[0]["end"]] == hl[0]["text"]
 
 
-def test_raw_candidates_are_what_search_fuses(seed_index):
-    engine, _ = seed_index
+def test_raw_candidates_are_what_search_fuses(store_seed_index):
+    engine, _ = store_seed_index
     q = "Who declared the war on drug cartels?"
     dense, lexical = engine.candidates([q], depth=50)
     assert len(dense[0]) == 50 and lexical[0]

@@ -7,6 +7,8 @@ from rag.store import IndexMismatchError
 from tests.helpers import engine_at
 from tests.invariants import check_index, stale_files
 
+pytestmark = pytest.mark.usefixtures("any_store")
+
 
 def test_mismatched_settings_fail_with_rebuild_hint(tmp_path, embedder):
     e = engine_at(tmp_path, embedder)
@@ -17,6 +19,7 @@ def test_mismatched_settings_fail_with_rebuild_hint(tmp_path, embedder):
         engine_at(tmp_path, embedder, model="some/other-model")
 
 
+@pytest.mark.faiss_files
 def test_each_write_adds_one_small_delta(tmp_path, embedder):
     e = engine_at(tmp_path, embedder)
     e.add_documents([NewDocument(title="A", text="Alpha text about the Merida Initiative.")])
@@ -30,6 +33,7 @@ def test_each_write_adds_one_small_delta(tmp_path, embedder):
     assert check_index(tmp_path)["vectors"] == 2
 
 
+@pytest.mark.faiss_files
 def test_lost_vector_file_is_rebuilt_from_sqlite(tmp_path, embedder):
     e = engine_at(tmp_path, embedder)
     e.add_documents([NewDocument(title="A", text="Alpha text about the Merida Initiative.")])
@@ -41,6 +45,7 @@ def test_lost_vector_file_is_rebuilt_from_sqlite(tmp_path, embedder):
     assert again.search("Merida", mode="dense").hits[0].chunk.chunk_id == before
 
 
+@pytest.mark.faiss_files
 def test_failed_write_leaves_index_unchanged(tmp_path, embedder, monkeypatch):
     e = engine_at(tmp_path, embedder)
     e.add_documents([NewDocument(title="A", text="Alpha text about the Merida Initiative.")])
@@ -132,6 +137,7 @@ def test_deleted_ids_are_never_handed_out_again(tmp_path, embedder):
     assert engine.document(second) is not None
 
 
+@pytest.mark.faiss_files
 def test_clean_up_removes_orphan_uploads_and_stale_vector_files(tmp_path, embedder):
     engine = engine_at(tmp_path, embedder)
     doc = engine.add_file_bytes(b"Okapis migrate through Chiapas in spring.", "okapi.txt")
@@ -168,6 +174,7 @@ def test_sync_commits_in_batches(tmp_path, embedder):
     assert report.added == 5 and engine.generation - generation == 5  # one commit per document
 
 
+@pytest.mark.faiss_files
 def test_a_second_vector_backend_is_one_module(tmp_path, embedder, seed_index, monkeypatch):
     from rag import vectors
 
@@ -188,6 +195,7 @@ def test_a_second_vector_backend_is_one_module(tmp_path, embedder, seed_index, m
     assert reopened.stats()["vectors"] == seed.stats()["vectors"]
 
 
+@pytest.mark.faiss_files
 @pytest.mark.parametrize("compact", [False, True])
 def test_other_engines_catch_up_through_deltas_or_a_new_snapshot(tmp_path, embedder, monkeypatch, compact):
     if compact:

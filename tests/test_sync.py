@@ -1,8 +1,12 @@
-"""Incremental sync on a real folder with the real model."""
+"""Incremental sync on a real folder with the real model (once per store)."""
 
 import shutil
 
+import pytest
+
 from tests.helpers import CORPUS, engine_at, make_pdf
+
+pytestmark = pytest.mark.usefixtures("any_store")
 
 
 def test_add_rerun_edit_delete(tmp_path, embedder):

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from rag.collections import Collections
 from rag.errors import BadInputError
 
-from ..deps import collection_read, collection_write
+from ..deps import CollectionPath, collection_read, collection_write
 from ..schemas import CollectionCreated, CollectionIn, CollectionInfo, CollectionList, Deleted, errors
 
 reads = APIRouter(tags=["collections"], responses=errors(503))
@@ -47,7 +47,7 @@ async def create_collection(req: CollectionIn, request: Request) -> dict[str, An
     responses=errors(401, 404, 429),
     summary="A collection's settings and counts",
 )
-async def describe_collection(collection: str, request: Request) -> dict[str, Any]:
+async def describe_collection(collection: CollectionPath, request: Request) -> dict[str, Any]:
     return await run_in_threadpool(_collections(request).describe, collection)
 
 
@@ -55,9 +55,9 @@ async def describe_collection(collection: str, request: Request) -> dict[str, An
     "/collections/{collection}",
     response_model=Deleted,
     dependencies=[Depends(collection_write)],
-    responses=errors(401, 404, 429),
+    responses=errors(400, 401, 404, 429),
     summary="Delete a collection and all its documents (needs its key or the service's)",
 )
-async def delete_collection(collection: str, request: Request) -> dict[str, Any]:
+async def delete_collection(collection: CollectionPath, request: Request) -> dict[str, Any]:
     await run_in_threadpool(_collections(request).delete, collection)
     return {"deleted": collection}
