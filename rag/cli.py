@@ -47,6 +47,16 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=2))
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     settings = _settings(args, create=True)
     if args.rebuild:
@@ -57,7 +67,15 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     engine = Engine(settings)
     paths = args.paths or [settings.corpus_dir]
-    report = engine.sync(paths, progress=not args.quiet and sys.stderr.isatty())
+    progress = not args.quiet and sys.stderr.isatty()
+    pipeline = None
+    if args.engine == "ray":
+        from .ray_ingest import RayPipeline
+
+        pipeline = RayPipeline(args.address, args.batch_size, args.concurrency, progress)
+    elif args.address:
+        raise BadInputError("--address needs --engine ray")
+    report = engine.sync(paths, progress=progress, pipeline=pipeline)
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -117,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("paths", nargs="*", type=Path, help="files or folders (.txt .md .html .pdf)")
     sp.add_argument("--rebuild", action="store_true", help="delete the index first and build it anew")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--engine", choices=["local", "ray"], default="local", help="where to parse, chunk and embed (default: this process)")
+    sp.add_argument("--address", help="Ray cluster to use with --engine ray (default: start a local one for the run)")
+    sp.add_argument("--batch-size", type=_positive, default=8, help="documents per Ray Data batch (--engine ray; default 8)")
+    sp.add_argument("--concurrency", type=_positive, default=2, help="embedding actors (--engine ray; default 2)")
     common(sp)
     sp.set_defaults(func=cmd_index)
 

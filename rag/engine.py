@@ -32,7 +32,7 @@ from .prompt import rewrite_messages, standalone_from_turns
 from .retrieval import Mode, RetrievalParams, Retriever, check_mode
 from .shapes import SearchResponse
 from .store import DocumentWrite, IndexSpec, open_store
-from .sync import scan
+from .sync import Outcome, Pipeline, Planned, scan
 
 if TYPE_CHECKING:
     from .rescore import Rescorer
@@ -150,10 +150,11 @@ class Engine:
         return ChunkLimits(self.settings.chunk_tokens, self.settings.chunk_overlap, e.count_model_tokens, e.max_seq_length)
 
     # -- writes
-    def sync(self, paths: Iterable[Path | str], progress: bool = False) -> SyncReport:
-        """Make the index match the files under ``paths``: add new, re-chunk changed, drop deleted."""
+    def sync(self, paths: Iterable[Path | str], progress: bool = False, pipeline: Pipeline | None = None) -> SyncReport:
+        """Make the index match the files under ``paths``: add new, re-chunk changed, drop deleted.
+        ``pipeline`` parses, chunks and embeds elsewhere (e.g. ``rag.ray_ingest.RayPipeline``)."""
         with self._write_lock:
-            report = self._sync(paths, progress)
+            report = self._sync(paths, progress, pipeline)
         self.warm_rescorer(progress)
         return report
 
@@ -166,16 +167,26 @@ class Engine:
         by deletes stays empty). One server worker does it, the others wait."""
         with self._write_lock:
             self.store.refresh()
-            return self._sync(paths, progress) if self.store.generation == 0 else None
+            return self._sync(paths, progress, None) if self.store.generation == 0 else None
 
-    def _sync(self, paths: Iterable[Path | str], progress: bool) -> SyncReport:
+    def _sync(self, paths: Iterable[Path | str], progress: bool, pipeline: Pipeline | None) -> SyncReport:
+        report, todo, removed = self._plan(paths, keep_data=pipeline is None)
+        if removed:
+            self.store.apply(removed, [], {})
+        report.removed = len(removed)
+        outcomes = pipeline.run(todo, self.settings) if pipeline is not None else self._prepare_locally(todo)
+        report.chunks_embedded = self._write_outcomes(outcomes, len(todo), report, progress)
+        return report
+
+    def _plan(self, paths: Iterable[Path | str], keep_data: bool) -> tuple[SyncReport, list[Planned], list[str]]:
+        """What a sync must do: the files to (re)read with their ids, and the documents to remove.
+        Unchanged files (same hash and metadata) are skipped, so a killed run resumes where it was."""
         found = scan([Path(p) for p in paths])
         report = SyncReport(skipped=found.skipped, errors=list(found.errors))
         existing = self.store.documents_by_path()
         taken: set[str] = set()  # ids given to new files in this run (a.txt and a.md both want "a")
         seen: set[str] = set()
-        prepared: list[Prepared] = []
-        limits = None
+        todo: list[Planned] = []
         for f in found.files:
             key = str(f.path)
             seen.add(key)
@@ -189,51 +200,48 @@ class Engine:
             if old and old[1] == sha and old[2] == f.metadata:
                 report.unchanged += 1
                 continue
-            try:
-                extracted = load_bytes(data, f.path.name)
-            except LoadError as e:
-                report.errors.append({"file": key, "error": str(e)})
-                continue
-            limits = limits or self._limits()
             doc_id = old[0] if old else self._new_doc_id(doc_id_for(f.relative), key, taken)
             taken.add(doc_id)
-            prepared.append(
-                prepare(
-                    doc_id,
-                    extracted,
-                    source=f.relative,
-                    sha256=sha,
-                    limits=limits,
-                    embed_title=self.settings.embed_title,
-                    title=f.metadata.get("title"),
-                    metadata=f.metadata,
-                    path=key,
-                )
-            )
-            if old:
-                report.updated += 1
-            else:
-                report.added += 1
+            todo.append(Planned(f, doc_id, sha, updated=old is not None, data=data if keep_data else None))
         removed = [doc_id for path, (doc_id, _, _) in existing.items() if path not in seen and found.covers(path)]
-        report.removed = len(removed)
-        report.chunks_embedded = self._write_in_batches(prepared, removed, progress)
-        return report
+        return report, todo, removed
 
-    def _write_in_batches(self, prepared: list[Prepared], removed: list[str], progress: bool) -> int:
-        """Commit every ``commit_chunks`` chunks, so a killed run keeps what it finished and a
-        re-run embeds only the rest (committed documents are unchanged by their hash)."""
-        if removed:
-            self.store.apply(removed, [], {})
-        total = sum(len(p.chunks) for p in prepared)
-        embedded, batch, size = 0, [], 0
-        with tqdm(total=total, unit="chunk", desc="indexing", disable=not progress or not total) as bar:
-            for p in prepared:
-                batch.append(p)
-                size += len(p.chunks)
-                if size >= self.settings.commit_chunks or p is prepared[-1]:
-                    embedded += self._write(batch, [], False)
-                    bar.update(size)
-                    batch, size = [], 0
+    def _prepare_locally(self, todo: list[Planned]) -> Iterator[Outcome]:
+        limits = None
+        for item in todo:
+            try:
+                extracted = load_bytes(item.data or b"", item.file.path.name)
+            except LoadError as e:
+                yield Outcome(item, error=str(e))
+                continue
+            limits = limits or self._limits()
+            yield Outcome(item, item.prepare(extracted, limits, self.settings.embed_title))
+
+    def _write_outcomes(self, outcomes: Iterable[Outcome], files: int, report: SyncReport, progress: bool) -> int:
+        """Write prepared documents as they come, committing every ``commit_chunks`` chunks, so a
+        killed run keeps what it finished and a re-run embeds only the rest."""
+        embedded, size = 0, 0
+        batch: list[Prepared] = []
+        vectors: dict[str, np.ndarray] = {}
+        with tqdm(total=files, unit="file", desc="indexing", disable=not progress or not files) as bar:
+            for o in outcomes:
+                if o.prepared is None:
+                    report.errors.append({"file": str(o.planned.file.path), "error": o.error or "unreadable"})
+                    bar.update(1)
+                    continue
+                report.updated += o.planned.updated
+                report.added += not o.planned.updated
+                batch.append(o.prepared)
+                size += len(o.prepared.chunks)
+                if o.vectors is not None:
+                    vectors.update(zip((embed_key(self.settings.model, t) for t in o.prepared.embed_texts), o.vectors))
+                if size >= self.settings.commit_chunks:
+                    embedded += self._write(batch, [], False, vectors)
+                    bar.update(len(batch))
+                    batch, vectors, size = [], {}, 0
+            if batch:
+                embedded += self._write(batch, [], False, vectors)
+                bar.update(len(batch))
         return embedded
 
     def _new_doc_id(self, wanted: str, seed: str, taken: Collection[str] = frozenset()) -> str:
@@ -332,16 +340,17 @@ class Engine:
             log.info("cleaned up %d stale files: %s", len(removed), ", ".join(p.name for p in removed[:10]))
         return removed
 
-    def _write(self, prepared: list[Prepared], removed: list[str], progress: bool) -> int:
-        """Embed what the cache lacks, then write everything in one transaction. Returns #embedded."""
+    def _write(self, prepared: list[Prepared], removed: list[str], progress: bool, given: dict[str, np.ndarray] | None = None) -> int:
+        """Embed what the cache (and ``given``: vectors a pipeline computed) lacks, then write everything
+        in one transaction. Returns how many chunks were embedded for this write."""
         keys = [[embed_key(self.settings.model, t) for t in p.embed_texts] for p in prepared]
         flat = dict(zip((k for ks in keys for k in ks), (t for p in prepared for t in p.embed_texts)))
         cached = self.store.cached_embeddings(list(flat))
         missing = [k for k in flat if k not in cached]
-        new_vectors: dict[str, np.ndarray] = {}
-        if missing:
-            vecs = self.embedder.encode([flat[k] for k in missing], progress=progress)
-            new_vectors = dict(zip(missing, vecs))
+        new_vectors: dict[str, np.ndarray] = {k: given[k] for k in missing if given and k in given}
+        rest = [k for k in missing if k not in new_vectors]
+        if rest:
+            new_vectors.update(zip(rest, self.embedder.encode([flat[k] for k in rest], progress=progress)))
         writes = [DocumentWrite(p.document, p.chunks, ks) for p, ks in zip(prepared, keys)]
         self.store.apply(removed, writes, new_vectors)
         return len(missing)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .loaders import is_supported
+import numpy as np
+
+from .chunking import ChunkLimits
+from .ingest import Prepared, prepare
+from .loaders import Extracted, is_supported
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 log = logging.getLogger(__name__)
 MANIFEST_NAMES = ("manifest.json",)
@@ -74,3 +82,46 @@ def _read_manifest(base: Path, out: Scan) -> dict[str, dict[str, Any]]:
             except (OSError, ValueError) as e:
                 out.errors.append({"file": str(p), "error": f"bad manifest: {e}"})
     return {}
+
+
+@dataclass
+class Planned:
+    """A file the index must (re)read: its id in the index and the hash it had when planned.
+    ``data`` holds its bytes when the planner already read them (the local pipeline)."""
+
+    file: SourceFile
+    doc_id: str
+    sha256: str
+    updated: bool
+    data: bytes | None = None
+
+    def prepare(self, extracted: Extracted, limits: ChunkLimits, embed_title: bool, sha256: str | None = None) -> Prepared:
+        """The document and its chunks, with the provenance `rag index` records for a file."""
+        return prepare(
+            self.doc_id,
+            extracted,
+            source=self.file.relative,
+            sha256=sha256 or self.sha256,
+            limits=limits,
+            embed_title=embed_title,
+            title=self.file.metadata.get("title"),
+            metadata=self.file.metadata,
+            path=str(self.file.path),
+        )
+
+
+@dataclass
+class Outcome:
+    """One planned file after preparation: its document (or why it failed) and, when the pipeline
+    embedded them, its chunks' vectors in order."""
+
+    planned: Planned
+    prepared: Prepared | None = None
+    error: str | None = None
+    vectors: np.ndarray | None = None
+
+
+class Pipeline(Protocol):
+    """Turns planned files into prepared (and possibly embedded) documents, in any order."""
+
+    def run(self, todo: list[Planned], settings: Settings) -> Iterator[Outcome]: ...
