@@ -17,7 +17,7 @@ import numpy as np
 from .config import Settings
 from .errors import BadInputError
 from .ingest import sha256_bytes
-from .loaders import LoadError, load_bytes
+from .loaders import Extracted, LoadError, load_bytes
 from .sync import Outcome, Planned
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def _batch(items: list[Any]) -> dict[str, np.ndarray]:
 
 def parse(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Stage 1 (tasks): read each file where it is and extract its text (PDF, HTML, Markdown, text)."""
-    out = []
+    out: list[tuple[Planned, Extracted | None, str | None, str | None]] = []
     for item in _rows(batch):
         planned: Planned = item
         try:
@@ -107,8 +107,8 @@ class RayPipeline:
         started = not ray.is_initialized()
         if started:
             cores = os.cpu_count() or 1
-            local = {} if self.address else {"num_cpus": max(cores, self.concurrency + 1)}
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING, **local)
+            num_cpus = None if self.address else max(cores, self.concurrency + 1)  # a cluster knows its own
+            ray.init(address=self.address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         try:
             yield from self._stream(ray, todo, settings)
         finally:
