@@ -17,12 +17,15 @@ from tests.reliability.conftest import record, scale
 from tests.server import Server
 
 KEY = "contract-key-0123456789"
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 def _schemathesis(server: Server, headers: list[str], seed: int) -> tuple[int, str]:
     st = Path(sys.executable).with_name("st")
     cmd = [
         str(st),
+        "--config-file",
+        str(CONFIG),
         "run",
         f"{server.url}/openapi.json",
         "--max-examples",
@@ -91,6 +94,8 @@ def _schemathesis_unauthenticated(server: Server, schema_headers: list[str]) -> 
     st = Path(sys.executable).with_name("st")
     cmd = [
         str(st),
+        "--config-file",
+        str(CONFIG),
         "run",
         f.name,
         "--url",
