@@ -85,6 +85,7 @@ bench: install bench-txtai-env
 	cd bench && ../$(BIN)/python scale.py
 	cd bench && ../$(BIN)/python vs_txtai.py --txtai-python /tmp/txtai-venv/bin/python
 	cd bench && ../$(BIN)/python onnx_int8.py --fp32-ndcg 0.6781
+	cd bench && ../$(BIN)/python scaleout.py
 
 bench-txtai-env:
 	test -x /tmp/txtai-venv/bin/python || ($(PY) -m venv /tmp/txtai-venv && \

@@ -121,8 +121,9 @@ class RayPipeline:
         if not log.isEnabledFor(logging.INFO):  # Ray Data's per-run chatter, unless -v
             logging.getLogger("ray.data").setLevel(logging.WARNING)
             warnings.filterwarnings("ignore", message=".*minimum number of concurrent actors.*")
-        # Each actor's model gets its share of the cores instead of all of them.
-        worker = settings.model_copy(update={"threads": max(1, (os.cpu_count() or 1) // self.concurrency)})
+        # Each actor's model gets its share of the cores instead of all of them (unless RAG_THREADS says).
+        threads = settings.threads or max(1, (os.cpu_count() or 1) // self.concurrency)
+        worker = settings.model_copy(update={"threads": threads})
         n = self.batch_size
         ds = ray.data.from_items([{"item": pickle.dumps(p)} for p in todo], override_num_blocks=max(1, min(len(todo), 4 * self.concurrency)))
         ds = ds.map_batches(parse, batch_size=n, batch_format="numpy")
