@@ -9,10 +9,13 @@ evidence evaluation:
   fused as a third list beside the chunk vectors and BM25;
 - ``rm3``: BM25 pseudo-relevance feedback: the top m BM25 chunks' terms, weighted by tf x idf and by the
   chunk's BM25 score, the best n added to the query (FTS5 has no per-term weights: they are OR-ed in);
+- ``bm25``: BM25 recomputed in numpy from FTS5's own tokens (``rag.bm25_sparse``), to find why the Qdrant
+  store's sparse BM25 fuses better than FTS5's ``bm25()``: IDF as FTS5 computes it or as Qdrant's IDF
+  modifier does (ln(1 + (N - n + 0.5) / (n + 0.5)), never near zero), average length measured or fixed;
 - ``mpnet``: all-mpnet-base-v2 chunk vectors (``make install-mpnet``) fused as a third list beside
   MiniLM and BM25 (the "re-score with a stronger model" option).
 
-    python bench/levers_round2.py prf|rm3|sentences|mpnet [--index-dir index]
+    python bench/levers_round2.py prf|rm3|bm25|sentences|mpnet [--index-dir index]
 """
 
 from __future__ import annotations
@@ -132,6 +135,45 @@ def lever_rm3(engine: Engine) -> None:
     r._lexical = orig_lexical
 
 
+def lever_bm25(engine: Engine) -> None:
+    import math
+    from collections import defaultdict
+
+    from rag import bm25_sparse
+    from rag.config import BM25_WEIGHTS
+
+    conn = engine.store.catalog.conn()
+    rows = [tuple(r) for r in conn.execute("SELECT c.id, d.title, c.section, c.text FROM chunks c JOIN documents d USING(doc_id)")]
+    measured = bm25_sparse.mean_length(rows)
+    n = len(rows)
+    r = engine.retriever
+    orig_lexical = r._lexical
+
+    for idf_kind in ("fts5", "qdrant"):
+        for avgdl in (measured, 2 * measured, measured / 2):
+            postings: dict[int, list[tuple[int, float]]] = defaultdict(list)
+            for rid, vec in bm25_sparse.document_vectors(rows, BM25_WEIGHTS, avgdl).items():
+                for t, w in zip(vec.indices, vec.values):
+                    postings[t].append((rid, w))
+
+            def idf(df: int, kind: str = idf_kind) -> float:
+                x = (n - df + 0.5) / (df + 0.5)
+                return math.log(1 + x) if kind == "qdrant" else max(1e-6, math.log(x))
+
+            def sparse(query: str, depth: int, allowed, postings=postings, idf=idf):
+                q = bm25_sparse.query_vector(query)
+                scores: dict[int, float] = defaultdict(float)
+                for t in q.indices if q else []:
+                    plist = postings.get(t, [])
+                    for rid, w in plist:
+                        scores[rid] += idf(len(plist)) * w
+                return sorted(scores.items(), key=lambda kv: -kv[1])[:depth]
+
+            r._lexical = sparse
+            print(f"bm25 idf {idf_kind} avgdl {avgdl:.0f} (measured {measured:.0f}) | {score(engine)}", flush=True)
+    r._lexical = orig_lexical
+
+
 def lever_sentences(engine: Engine) -> None:
     owner, texts = [], []
     for rid, text, _ in chunk_rows(engine):
@@ -182,12 +224,12 @@ def lever_mpnet(engine: Engine) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("lever", choices=["prf", "rm3", "sentences", "mpnet"])
+    ap.add_argument("lever", choices=["prf", "rm3", "bm25", "sentences", "mpnet"])
     ap.add_argument("--index-dir", default=str(ROOT / "index"))
     args = ap.parse_args()
     engine = Engine(Settings(index_dir=Path(args.index_dir)))
     print(f"baseline | {score(engine)}")
-    {"prf": lever_prf, "rm3": lever_rm3, "sentences": lever_sentences, "mpnet": lever_mpnet}[args.lever](engine)
+    {"prf": lever_prf, "rm3": lever_rm3, "bm25": lever_bm25, "sentences": lever_sentences, "mpnet": lever_mpnet}[args.lever](engine)
 
 
 if __name__ == "__main__":
