@@ -62,6 +62,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.rebuild:
         from .store import Store
 
+        if settings.store == "qdrant":  # its collection may live on a server, outside the folder
+            from .qdrant_store import QdrantStore
+
+            QdrantStore.drop_collection_of(settings.index_dir, settings.qdrant_url, settings.qdrant_api_key)
         Store.destroy(settings.index_dir)
     from .engine import Engine
 

@@ -210,7 +210,8 @@ class QdrantStore(Store):
         if not self.dim:
             return None
         vectors = QdrantVectors(self.client, self._ensure_collection(self.dim))
-        if self.catalog.meta_int("qdrant_generation") != self.generation:
+        # Behind the catalog after a crash, or lost (a wiped server): write what it lacks.
+        if self.catalog.meta_int("qdrant_generation") != self.generation or vectors.ntotal != self.catalog.counts()[1]:
             self._reconcile(vectors)
         return vectors
 
@@ -349,6 +350,33 @@ class QdrantStore(Store):
         name = self.catalog.meta_text("qdrant_collection")
         if name and self.client.collection_exists(name):
             self.client.delete_collection(name)
+
+    @staticmethod
+    def drop_collection_of(index_dir: Path, url: str | None, api_key: str | None) -> bool:
+        """Delete the Qdrant collection an index folder points at (``rag index --rebuild``), without
+        opening the index (its settings may no longer match). False when there was none."""
+        db = Path(index_dir) / "rag.sqlite"
+        if not db.exists():
+            return False
+        conn = sqlite3.connect(db)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key='qdrant_collection'").fetchone()
+        except sqlite3.Error:
+            row = None
+        finally:
+            conn.close()
+        if not row:
+            return False
+        folder = Path(index_dir) / LOCAL_DIR
+        if url is None and not folder.is_dir():
+            return False
+        from qdrant_client import QdrantClient
+
+        client = QdrantClient(url=url, api_key=api_key, timeout=30) if url else _local_clients.open(folder)
+        try:
+            return bool(client.collection_exists(row[0]) and client.delete_collection(row[0]))
+        finally:
+            client.close() if url else _local_clients.release(folder)
 
     # -- writes
     def apply(self, deletes: list[str], writes: list[DocumentWrite], new_vectors: dict[str, np.ndarray]) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from rag import NewDocument, Settings
-from rag.qdrant_store import QdrantStore
+from rag.qdrant_store import LOCAL_DIR, QdrantStore, _local_clients
 from tests.helpers import engine_at
 from tests.invariants import check_index
+from tests.server import Server
 
 DOCS = [
     NewDocument(title="Jaguars", text="Jaguars hunt in the Lacandon forest of Chiapas."),
@@ -98,3 +99,37 @@ def test_bm25_from_sparse_vectors_ranks_like_fts5(store_seed_index, seed_index):
 def test_embedded_qdrant_runs_one_server_worker():
     assert Settings(store="qdrant", workers=4).server_workers() == 1
     assert Settings(store="qdrant", qdrant_url="http://qdrant:6333", workers=4).server_workers() == 4
+
+
+def test_rebuild_drops_the_collection_and_a_lost_one_is_rewritten(tmp_path, embedder):
+    e = qdrant_engine(tmp_path, embedder)
+    e.add_documents(DOCS)
+    name = e.store.collection
+    e.close()
+    assert QdrantStore.drop_collection_of(tmp_path, None, None)
+    client = _local_clients.open(tmp_path / LOCAL_DIR)
+    assert not client.collection_exists(name)
+    _local_clients.release(tmp_path / LOCAL_DIR)
+    # Opened again on the same catalog, a lost collection is written anew from it.
+    again = qdrant_engine(tmp_path, embedder)
+    assert again.stats()["vectors"] == 2 and again.search("tapirs river", top_k=1).hits[0].title == "Tapirs"
+    again.close()
+
+
+@pytest.mark.slow
+def test_rag_serve_on_the_qdrant_store(tmp_path, seed_index):
+    seed, corpus = seed_index
+    with Server(tmp_path / "ix", env={"RAG_STORE": "qdrant", "RAG_API_KEY": "k", "RAG_CORPUS_DIR": str(corpus)}) as server:
+        assert server.worker_pids() and len(server.worker_pids(tries=20)) == 1  # embedded mode: one process
+        stats = server.call("/stats").body
+        assert stats["vector_index"] == "qdrant" and stats["documents"] == 5 and stats["vectors"] == stats["chunks"]
+        key = {"Authorization": "Bearer k"}
+        up = server.call("/documents", {"title": "Tapirs", "text": "Tapirs crossed the Usumacinta river at dawn."}, headers=key)
+        assert up.status == 201
+        hits = server.call("/search", {"query": "Where did the tapirs cross?", "top_k": 3}).body["results"]
+        assert hits[0]["title"] == "Tapirs" and hits[0]["line_start"] == 1
+        answer = server.call("/ask", {"question": "When did Tillerson travel to Mexico City?"}).body
+        assert answer["grounded"] and answer["citations"]
+        assert server.call(f"/documents/{up.body['doc_id']}", method="DELETE", headers=key).status == 200
+        hits = server.call("/search", {"query": "Where did the tapirs cross?", "top_k": 5}).body["results"]
+        assert all(h["title"] != "Tapirs" for h in hits)
