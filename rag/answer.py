@@ -134,6 +134,61 @@ def best_sentences(question: str, hits: list[Hit], embed) -> list[tuple[float, _
     return rank_sentences(sents, embed([question] + [s.text for s in sents]) if sents else None)
 
 
+_QUOTED = re.compile(r"(?:^|[\s(])['‘\"“]([^'’\"”]{3,80})['’\"”](?=[\s,.;:?!)]|$)")
+_CAPITALIZED_RUN = re.compile(r"(?:[A-ZÁÉÍÓÚÑ][\w\-]*[\w]\s+){2,}[A-ZÁÉÍÓÚÑ][\w\-]*[\w]")
+# Offices and honorifics before a name: "Foreign Minister Castañeda" names Castañeda.
+_TITLES = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "president",
+        "vice",
+        "prime",
+        "minister",
+        "foreign",
+        "defense",
+        "defence",
+        "interior",
+        "secretary",
+        "ambassador",
+        "general",
+        "admiral",
+        "colonel",
+        "senator",
+        "governor",
+        "mayor",
+        "chief",
+        "former",
+    ]
+)
+
+
+def exact_names(question: str) -> list[str]:
+    """Phrases the question names exactly: quoted ones of two words or more, and proper names of three
+    capitalized words or more (offices before a name dropped). Sources that discuss the thing asked
+    about contain them verbatim."""
+    first = question.split()[0].strip("¿¡\"'") if question.split() else ""
+    found = [m.group(1).strip() for m in _QUOTED.finditer(question) if len(m.group(1).split()) >= 2]
+    for m in _CAPITALIZED_RUN.finditer(question):
+        words = m.group(0).split()
+        while words and (words[0] == first or fold(words[0]) in _TITLES):
+            words = words[1:]
+        if len(words) >= 3:
+            found.append(" ".join(words))
+    return list(dict.fromkeys(found))
+
+
+def missing_names(question: str, hits: list[Hit]) -> list[str]:
+    """The question's exact names (``exact_names``) that none of the passages contains."""
+    names = exact_names(question)
+    if not names:
+        return []
+    text = re.sub(r"\s+", " ", fold(" ".join(f"{h.title} {h.chunk.text}" for h in hits)))
+    return [n for n in names if fold(n) not in text]
+
+
 def compose(
     question: str,
     hits: list[Hit],
@@ -147,10 +202,10 @@ def compose(
     """Pick the best sentences above the threshold; cite each with its passage's marker.
 
     Refuses (grounded=False) when no sentence is similar enough to the question, when the passages
-    miss the names and years the question asks about, or when it asks for a date the chosen sentences
-    lack (near-topic questions)."""
+    miss the names and years the question asks about (or a name it quotes or spells out in full), or
+    when it asks for a date the chosen sentences lack (near-topic questions)."""
     best = ranked[0][0] if ranked else 0.0
-    if best < threshold or coverage(question, hits) < min_coverage:
+    if best < threshold or coverage(question, hits) < min_coverage or missing_names(question, hits):
         return Answer(question, NOT_FOUND, False, best, [], hits)
     chosen = [(sc, s) for sc, s in ranked if sc >= max(threshold, best - margin)][:max_sentences]
     if not answers_type(question, [s.text for _, s in chosen]):
