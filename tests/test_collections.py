@@ -124,3 +124,18 @@ def test_http_collections_isolate_documents_and_keys(tmp_path, seed_index):
         for _ in range(4):
             assert server.call("/collections/a/search", {"query": "penguins"}, headers=admin).status == 404
         assert [c["name"] for c in server.call("/collections").body["collections"]] == ["default", "b"]
+
+
+def test_a_collection_can_have_its_own_store(tmp_path, embedder):
+    cols = Collections(Settings(index_dir=tmp_path / "ix"))
+    cols.create("big", store="qdrant")
+    cols.create("small")
+    cols.engine("big").add_documents([NewDocument("Penguins", PENGUINS)])
+    cols.engine("small").add_documents([NewDocument("Foxes", FOXES)])
+    assert cols.engine("big").stats()["vector_index"] == "qdrant" and cols.engine("small").stats()["vector_index"] == "flat"
+    assert cols.engine("big").search("penguins on the ice", top_k=1).hits[0].title == "Penguins"
+    cols.delete("big")
+    assert cols.names() == [DEFAULT, "small"]
+    with pytest.raises(BadInputError):
+        cols.create("odd", store="elasticsearch")
+    cols.close()
