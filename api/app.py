@@ -44,8 +44,7 @@ def _start_engine(app: FastAPI, settings: Settings) -> None:
         engine.clean_up()
         engine.warm_rescorer()
         engine.embed_queries(["warm up"])
-        engine.enable_batching()
-        engine.answer_observers.append(app.state.metrics.observe_answer)
+        _serving(engine, app.state.metrics)
         app.state.engine = engine
         app.state.collections.adopt(DEFAULT, engine)
         app.state.ready = True
@@ -53,6 +52,13 @@ def _start_engine(app: FastAPI, settings: Settings) -> None:
     except Exception as e:  # surfaced by /health and /ready instead of a dead process
         app.state.error = f"{type(e).__name__}: {e}"
         log.error("startup failed: %s", app.state.error)
+
+
+def _serving(engine: Engine, metrics: Metrics) -> None:
+    """What every engine the server answers from gets: micro-batched, bounded query embedding and
+    answer metrics (the default collection's and each other collection's)."""
+    engine.enable_batching()
+    engine.answer_observers.append(metrics.observe_answer)
 
 
 class ObserveMiddleware:
@@ -119,14 +125,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.collections = Collections(settings)
-    if engine is not None:
-        app.state.collections.adopt(DEFAULT, engine)
     app.state.ready = engine is not None
     app.state.error = None
     app.state.metrics = metrics = Metrics()
+    app.state.collections = Collections(settings, on_open=lambda e: _serving(e, metrics))
     if engine is not None:
         engine.answer_observers.append(metrics.observe_answer)
+        app.state.collections.adopt(DEFAULT, engine)
     app.state.auth_limiter = FailureLimiter(settings.auth_max_failures)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])

@@ -60,13 +60,9 @@ def _positive(text: str) -> int:
 def cmd_index(args: argparse.Namespace) -> int:
     settings = _settings(args, create=True)
     if args.rebuild:
-        from .store import Store
+        from .store import destroy_index
 
-        if settings.store == "qdrant":  # its collection may live on a server, outside the folder
-            from .qdrant_store import QdrantStore
-
-            QdrantStore.drop_collection_of(settings.index_dir, settings.qdrant_url, settings.qdrant_api_key)
-        Store.destroy(settings.index_dir)
+        destroy_index(settings.index_dir, settings.store, settings.qdrant_url, settings.qdrant_api_key)
     from .engine import Engine
 
     engine = Engine(settings)

@@ -13,6 +13,7 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from .config import Settings
 from .errors import BadInputError, ConflictError, NotFoundError
-from .store import STORES
+from .store import STORES, destroy_index
 
 if TYPE_CHECKING:
     from .embedding import Embedder
@@ -65,8 +66,10 @@ class Collections:
     """Create, list, describe and delete collections, and open one engine per collection (shared
     across requests; engines with the same model share one embedder)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_open: Callable[[Engine], None] | None = None) -> None:
+        """``on_open`` prepares each engine this opens (the server turns on batching and metrics)."""
         self.settings = settings
+        self.on_open = on_open
         self.root = Path(settings.index_dir) / FOLDER
         self._engines: dict[str, Engine] = {}
         self._embedders: dict[str, Embedder] = {}
@@ -157,16 +160,16 @@ class Collections:
         """Remove a collection and everything in it; the default one cannot be deleted."""
         if name == DEFAULT:
             raise BadInputError("the default collection cannot be deleted (delete its documents instead)")
-        self.config(name)
-        engine = self.engine(name)
-        engine.store.drop()  # what lives outside the folder (a Qdrant server's collection)
+        settings = self.settings_for(name)
         with self._lock:
-            self._engines.pop(name, None)
-        engine.close()
-        folder = self._dir(name)
-        # Renamed first, so the collection disappears at once even if removing its files takes a while.
-        doomed = folder.with_name(f".deleted-{name}-{secrets.token_hex(4)}")
-        folder.rename(doomed)
+            engine = self._engines.pop(name, None)
+        if engine is not None:
+            engine.close()
+        # Renamed first, so the collection disappears at once even if removing its files takes a while;
+        # what its store keeps outside the folder (a Qdrant server's collection) goes with it.
+        doomed = settings.index_dir.with_name(f".deleted-{name}-{secrets.token_hex(4)}")
+        settings.index_dir.rename(doomed)
+        destroy_index(doomed, settings.store, settings.qdrant_url, settings.qdrant_api_key)
         shutil.rmtree(doomed, ignore_errors=True)
 
     # -- keys
@@ -213,6 +216,8 @@ class Collections:
                 return engine
             embedder = self._embedders.get(settings.model)
             engine = Engine(settings, embedder)
+            if self.on_open is not None:
+                self.on_open(engine)
             self._embedders.setdefault(settings.model, engine.embedder)
             self._engines[name] = engine
             return engine

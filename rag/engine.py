@@ -382,14 +382,15 @@ class Engine:
                 allowed = self._allowed(None)
             else:  # matching reads every document's metadata: keep it off the event loop
                 allowed = await asyncio.get_running_loop().run_in_executor(None, self._allowed, spec)
-            # Stores that fetch both lists in one call (Qdrant) do the BM25 side with the dense one.
-            lexical_now = mode == "lexical" or (mode == "hybrid" and not self.store.one_call_hybrid)
+            # In-memory BM25 runs while the model embeds; a remote store's runs with its dense search, off the loop.
+            lexical_now = mode != "dense" and self.store.in_memory
             lexical = self.retriever.lexical_candidates(query, top_k, allowed) if lexical_now else None
             vector = (await self._await_embedding(pending))[0] if pending is not None else None
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()  # matching or BM25 failed before the await: the model skips this query
-        if self.rescorer is not None and mode == "hybrid":  # the stronger model takes tens of ms: not on the loop
+        # A remote store's round trip, or the stronger model's tens of ms, must not hold up the event loop.
+        if not self.store.in_memory or (self.rescorer is not None and mode == "hybrid"):
             search = functools.partial(self.retriever.search, query, top_k, mode, allowed, highlights, vector, lexical)
             hits = await asyncio.get_running_loop().run_in_executor(None, search)
         else:

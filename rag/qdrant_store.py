@@ -163,9 +163,11 @@ class QdrantStore(Store):
     index folder: one process at a time)."""
 
     one_call_hybrid = True
+    in_memory = False  # every search is a Qdrant call (a network round trip on a server)
 
     def __init__(self, index_dir: Path, spec: IndexSpec, url: str | None = None, api_key: str | None = None) -> None:
         self.url, self.api_key = url, api_key
+        self._collection: str | None = None
         self.client = self._connect(Path(index_dir))
         super().__init__(index_dir, spec)
 
@@ -181,16 +183,16 @@ class QdrantStore(Store):
     # -- the collection
     @property
     def collection(self) -> str:
-        """The Qdrant collection's name, kept in the catalog (several indexes can share a server)."""
-        name = self.catalog.meta_text("qdrant_collection")
-        if name:
-            return name
-        conn = self.catalog.conn()
-        conn.execute("BEGIN IMMEDIATE")
-        name = self.catalog.meta_text("qdrant_collection") or f"rag-{uuid.uuid4().hex[:16]}"
-        Catalog.set_meta(conn, {"qdrant_collection": name})
-        conn.commit()
-        return name
+        """The Qdrant collection's name, kept in the catalog (several indexes can share a server);
+        read once, since it never changes (searches use it)."""
+        if self._collection is None:
+            conn = self.catalog.conn()
+            conn.execute("BEGIN IMMEDIATE")
+            name = self.catalog.meta_text("qdrant_collection") or f"rag-{uuid.uuid4().hex[:16]}"
+            Catalog.set_meta(conn, {"qdrant_collection": name})
+            conn.commit()
+            self._collection = name
+        return self._collection
 
     def _ensure_collection(self, dim: int) -> str:
         m = _models()
@@ -281,7 +283,9 @@ class QdrantStore(Store):
             points = []
             for s in part:
                 chunk, title, source = rows[s.rowid]
-                doc = docs.get(chunk.doc_id) or docs.setdefault(chunk.doc_id, self.catalog.document_info(chunk.doc_id) or {})
+                if chunk.doc_id not in docs:
+                    docs[chunk.doc_id] = self.catalog.document_info(chunk.doc_id) or {}
+                doc = docs[chunk.doc_id]
                 vector: dict[str, Any] = {DENSE: dense[s.embed_key].tolist()}
                 if s.rowid in sparse and sparse[s.rowid].indices:
                     vector[SPARSE] = _sparse(sparse[s.rowid])
@@ -345,16 +349,10 @@ class QdrantStore(Store):
         else:
             _local_clients.release(self.dir / LOCAL_DIR)
 
-    def drop(self) -> None:
-        """Delete the Qdrant collection (the collection's folder goes with it in embedded mode)."""
-        name = self.catalog.meta_text("qdrant_collection")
-        if name and self.client.collection_exists(name):
-            self.client.delete_collection(name)
-
     @staticmethod
     def drop_collection_of(index_dir: Path, url: str | None, api_key: str | None) -> bool:
-        """Delete the Qdrant collection an index folder points at (``rag index --rebuild``), without
-        opening the index (its settings may no longer match). False when there was none."""
+        """Delete the Qdrant collection an index folder points at (``rag index --rebuild``, deleting a
+        collection), without opening the index (its settings may no longer match). False when there was none."""
         db = Path(index_dir) / "rag.sqlite"
         if not db.exists():
             return False

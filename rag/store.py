@@ -26,7 +26,7 @@ from .models import Chunk, Document
 from .vector_files import Delta, VectorFiles
 from .vectors import VectorIndex, get_backend
 
-__all__ = ["STORES", "DocumentWrite", "IndexMismatchError", "IndexSpec", "Store", "open_store"]
+__all__ = ["STORES", "DocumentWrite", "IndexMismatchError", "IndexSpec", "Store", "destroy_index", "open_store"]
 log = logging.getLogger(__name__)
 MAX_DELTAS = 256  # delta files before they are folded into a snapshot
 MIN_COMPACT_BYTES = 4 << 20  # below this much delta data a small index is not rewritten
@@ -37,6 +37,7 @@ class Store:
     """Reads are thread-safe; writes must be serialized by the caller (the engine holds a lock)."""
 
     one_call_hybrid = False  # True when ``hybrid_candidates`` fetches both lists in one round trip
+    in_memory = True  # searches read this process's memory (cheap enough for an event loop)
 
     def __init__(self, index_dir: Path, spec: IndexSpec, backend: str = "faiss") -> None:
         self.dir = Path(index_dir)
@@ -188,9 +189,6 @@ class Store:
     def close(self) -> None:
         self.catalog.close()
 
-    def drop(self) -> None:
-        """Remove what the store keeps outside its folder (nothing: everything is in the folder)."""
-
     # -- writes
     def apply(self, deletes: list[str], writes: list[DocumentWrite], new_vectors: dict[str, np.ndarray]) -> None:
         """Delete and insert documents in one transaction. The vectors' change is saved as a small
@@ -291,3 +289,13 @@ def open_store(index_dir: Path, spec: IndexSpec, store: str = "faiss", qdrant_ur
 
         return QdrantStore(index_dir, spec, qdrant_url, qdrant_api_key)
     return Store(index_dir, spec, store)
+
+
+def destroy_index(index_dir: Path, store: str = "faiss", qdrant_url: str | None = None, qdrant_api_key: str | None = None) -> None:
+    """Remove an index: what its store keeps outside the folder (a Qdrant collection), then its files
+    (uploads are kept)."""
+    if store == "qdrant":
+        from .qdrant_store import QdrantStore
+
+        QdrantStore.drop_collection_of(index_dir, qdrant_url, qdrant_api_key)
+    Store.destroy(index_dir)
