@@ -21,10 +21,11 @@ def rows(path: str) -> list[dict]:
 
 
 def signals(engine: Engine, question: str) -> tuple[float, float]:
-    """The two refusal signals: best sentence similarity and salient-term coverage."""
-    hits = engine.search(question, top_k=5, highlights=False).hits
-    ranked = best_sentences(question, hits, engine.embed_queries)
-    return (ranked[0][0] if ranked else 0.0), coverage(question, hits)
+    """The two refusal signals: best sentence similarity (top 5) and salient-term coverage (the
+    ``ask_evidence_passages`` the check reads)."""
+    evidence = engine.search(question, top_k=max(5, engine.settings.ask_evidence_passages), highlights=False).hits
+    ranked = best_sentences(question, evidence[:5], engine.embed_queries)
+    return (ranked[0][0] if ranked else 0.0), coverage(question, evidence)
 
 
 def main(unanswerable: str, *answerable: str) -> None:
@@ -34,7 +35,7 @@ def main(unanswerable: str, *answerable: str) -> None:
     refused = [not engine.ask(r["question"], generate=False).grounded for r in una]
     grounded = [engine.ask(r["question"], generate=False).grounded for r in ans]
     s = engine.settings
-    print(f"threshold {s.ask_threshold}, min coverage {s.ask_min_coverage}")
+    print(f"threshold {s.ask_threshold}, min coverage {s.ask_min_coverage} over {s.ask_evidence_passages} passages")
     print(f"unanswerable refused {sum(refused)}/{len(una)}; answerable grounded {sum(grounded)}/{len(ans)} = {sum(grounded) / len(ans):.3f}")
     for r, ok in zip(una, refused):
         if not ok:

@@ -104,10 +104,31 @@ _ASKS_DATE = re.compile(
 _DATE = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)s?\b|\b(?:January|February|March|April|May|June|July|August|September|October|November|December)\b")
 
 
+_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
+# "after Peña Nieto's 2014 pledge", "since 2001", "before the 1994 treaty": a year that bounds the answer.
+_AFTER = re.compile(r"\b(?:after|since|following)\s+(?:[\w'’.-]+\s+){0,3}?(1[5-9]\d\d|20\d\d)\b", re.I)
+_BEFORE = re.compile(r"\b(?:before|prior\s+to|until)\s+(?:[\w'’.-]+\s+){0,3}?(1[5-9]\d\d|20\d\d)\b", re.I)
+
+
+def question_years(question: str) -> list[str]:
+    """The four-digit years the question names."""
+    return list(dict.fromkeys(_YEAR.findall(question)))
+
+
 def answers_type(question: str, sentences: list[str]) -> bool:
     """False when the question asks for a date ("When did…", "In what year…") and no sentence holds a
-    year or a month: a near-topic passage, not an answer."""
-    return not _ASKS_DATE.search(question) or any(_DATE.search(s) for s in sentences)
+    year or a month, or holds no year inside the window it sets ("after 2014", "before 1994"): a
+    near-topic passage, not an answer."""
+    if not _ASKS_DATE.search(question):
+        return True
+    if not any(_DATE.search(s) for s in sentences):
+        return False
+    low = max((int(y) for y in _AFTER.findall(question)), default=None)
+    high = min((int(y) for y in _BEFORE.findall(question)), default=None)
+    if low is None and high is None:
+        return True
+    years = [int(y) for s in sentences for y in _YEAR.findall(s)]
+    return any((low is None or y >= low) and (high is None or y <= high) for y in years)
 
 
 def coverage(question: str, hits: list[Hit]) -> float:
@@ -198,14 +219,18 @@ def compose(
     min_coverage: float = 0.0,
     max_sentences: int = 2,
     margin: float = 0.08,
+    evidence: list[Hit] | None = None,
+    unknown_years: list[str] | None = None,
 ) -> Answer:
     """Pick the best sentences above the threshold; cite each with its passage's marker.
 
-    Refuses (grounded=False) when no sentence is similar enough to the question, when the passages
-    miss the names and years the question asks about (or a name it quotes or spells out in full), or
-    when it asks for a date the chosen sentences lack (near-topic questions)."""
+    Refuses (grounded=False) when no sentence is similar enough to the question; when the ``evidence``
+    passages (default: ``hits``) miss the names and years the question asks about, or a name it quotes
+    or spells out in full; when it names a year the index never mentions (``unknown_years``); or when
+    it asks for a date the chosen sentences lack (near-topic questions)."""
+    evidence = hits if evidence is None else evidence
     best = ranked[0][0] if ranked else 0.0
-    if best < threshold or coverage(question, hits) < min_coverage or missing_names(question, hits):
+    if best < threshold or unknown_years or coverage(question, evidence) < min_coverage or missing_names(question, evidence):
         return Answer(question, NOT_FOUND, False, best, [], hits)
     chosen = [(sc, s) for sc, s in ranked if sc >= max(threshold, best - margin)][:max_sentences]
     if not answers_type(question, [s.text for _, s in chosen]):

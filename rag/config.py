@@ -21,6 +21,7 @@ CANDIDATES = 100
 FUSION: Literal["zscore", "rrf"] = "zscore"  # tuned on SciFact train (bench/tune_fusion.py, docs/EVALUATION.md)
 RRF_K = 60
 BM25_WEIGHTS = (1.0, 0.5, 1.0)  # title, section, text
+BM25_IDF: Literal["smoothed", "fts5"] = "smoothed"  # paraphrase dev MRR@10 0.734 vs 0.687 (docs/EVALUATION.md)
 DENSE_WEIGHT = 0.6
 LEXICAL_WEIGHT = 0.4
 MAX_QUERY_CHARS = 2000
@@ -63,6 +64,9 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=RRF_K, ge=1)
     dense_weight: float = DENSE_WEIGHT
     lexical_weight: float = LEXICAL_WEIGHT
+    bm25_idf: Literal["smoothed", "fts5"] = Field(
+        default=BM25_IDF, description="BM25's idf: smoothed ln(1 + (N-n+.5)/(n+.5)), as Lucene and Qdrant; or fts5, SQLite's own."
+    )
     candidates: int = Field(default=CANDIDATES, ge=1, description="Per-retriever depth before fusion.")
     # Re-scoring with a stronger model (an option: ~5x the query cost; docs/EVALUATION.md, round 2)
     rescore_model: str | None = Field(default=None, description="A stronger sentence-transformers model that re-scores hybrid candidates.")
@@ -72,8 +76,11 @@ class Settings(BaseSettings):
     )
     # Answers
     # Calibrated with bench/calibrate_ask.py (docs/EVALUATION.md): answerable dev questions vs near-topic ones.
-    ask_threshold: float = Field(default=0.50, description="Min sentence similarity to call an answer grounded.")
-    ask_min_coverage: float = Field(default=0.75, description="Min share of the question's names/years in the passages.")
+    ask_threshold: float = Field(default=0.45, description="Min sentence similarity to call an answer grounded.")
+    ask_min_coverage: float = Field(default=0.75, description="Min share of the question's names/years in the evidence passages.")
+    ask_evidence_passages: int = Field(
+        default=10, ge=1, description="Top passages whose text the refusal checks read (the answer quotes only the top_k)."
+    )
     # Generation (any OpenAI-compatible server; unset base URL = extractive answers only)
     llm_base_url: str | None = Field(default=None, description="OpenAI-compatible API base (http://host:port/v1); unset = extractive.")
     llm_model: str = Field(default="default", description="Model name sent to the LLM server.")

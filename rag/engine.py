@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .answer import Answer, ContextBlock, candidate_sentences, compose, pack_context, rank_sentences
+from .answer import Answer, ContextBlock, candidate_sentences, compose, pack_context, question_years, rank_sentences
 from .batching import MicroBatcher
 from .chunking import ChunkLimits
 from .config import Settings
@@ -427,10 +427,11 @@ class Engine:
         written by the configured LLM and verified (``generate``)."""
         if generate and self.settings.llm_base_url:
             return asyncio.run(self.aask(question, top_k, filters))
-        hits = self.search(question, top_k=top_k, filters=filters, highlights=True).hits
+        evidence = self.search(question, top_k=self._evidence_k(top_k), filters=filters, highlights=True).hits
+        hits = evidence[:top_k]
         sents = candidate_sentences(hits)
         vecs = self.embed_queries([question] + [x.text for x in sents]) if sents else None
-        return self._compose(question, hits, rank_sentences(sents, vecs))
+        return self._compose(question, hits, rank_sentences(sents, vecs), evidence, self.unknown_years(question))
 
     async def aask(
         self,
@@ -484,10 +485,12 @@ class Engine:
         return await self.rewrite_question([*history, {"role": "user", "content": question}])
 
     async def _aextractive(self, question: str, top_k: int, filters: Filters | dict[str, Any] | None) -> Answer:
-        hits = (await self.asearch(question, top_k=top_k, filters=filters, highlights=True)).hits
+        evidence = (await self.asearch(question, top_k=self._evidence_k(top_k), filters=filters, highlights=True)).hits
+        hits = evidence[:top_k]
         sents = candidate_sentences(hits)
         vecs = await self.aembed([question] + [x.text for x in sents]) if sents else None
-        return self._compose(question, hits, rank_sentences(sents, vecs))
+        unknown = await asyncio.to_thread(self.unknown_years, question) if question_years(question) else []
+        return self._compose(question, hits, rank_sentences(sents, vecs), evidence, unknown)
 
     async def aembed(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of ``texts`` without holding a thread, bounded by ``request_timeout_s``."""
@@ -521,8 +524,20 @@ class Engine:
             return fallback
         return text[: self.settings.max_query_chars] or fallback
 
-    def _compose(self, question: str, hits: list[Hit], ranked) -> Answer:
-        return compose(question, hits, ranked, self.settings.ask_threshold, self.store.line_points, self.settings.ask_min_coverage)
+    def _evidence_k(self, top_k: int) -> int:
+        return max(top_k, self.settings.ask_evidence_passages)
+
+    def unknown_years(self, question: str) -> list[str]:
+        """The years the question names that no chunk of the index mentions: nothing here can answer
+        a question about them."""
+        weights = self.retriever.params.bm25_weights
+        return [y for y in question_years(question) if not self.store.lexical(f'"{y}"', 1, weights)]
+
+    def _compose(self, question: str, hits: list[Hit], ranked, evidence: list[Hit], unknown_years: list[str]) -> Answer:
+        s = self.settings
+        return compose(
+            question, hits, ranked, s.ask_threshold, self.store.line_points, s.ask_min_coverage, evidence=evidence, unknown_years=unknown_years
+        )
 
     def context(self, query: str, max_tokens: int = 1000, top_k: int = 8, filters: Filters | dict[str, Any] | None = None) -> ContextBlock:
         """Numbered passages for an LLM prompt, fitted within ``max_tokens`` cl100k tokens."""

@@ -24,6 +24,7 @@ from . import bm25_sparse, embedding_cache, manifest
 from .catalog import Catalog, DocumentWrite, StoredChunk
 from .config import BM25_WEIGHTS
 from .errors import BadInputError, UnavailableError
+from .lexical import IDF
 from .manifest import IndexSpec
 from .store import Store
 
@@ -307,8 +308,11 @@ class QdrantStore(Store):
         return float(round(avgdl))
 
     # -- reads
-    def lexical(self, match: str, k: int, weights: tuple[float, float, float], allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """BM25 by Qdrant's sparse index (field weights are fixed at indexing: BM25_WEIGHTS)."""
+    def lexical(
+        self, match: str, k: int, weights: tuple[float, float, float], allowed: np.ndarray | None = None, idf: IDF = "smoothed"
+    ) -> list[tuple[int, float]]:
+        """BM25 by Qdrant's sparse index (field weights are fixed at indexing: BM25_WEIGHTS; the
+        idf is always Qdrant's, which is ``smoothed``)."""
         query = bm25_sparse.query_vector(" ".join(_QUOTED.findall(match)))
         if query is None or self.vectors is None:
             return []
@@ -316,7 +320,13 @@ class QdrantStore(Store):
         return _pairs(resp)
 
     def hybrid_candidates(
-        self, queries: np.ndarray, matches: list[str | None], k: int, weights: tuple[float, float, float], allowed: np.ndarray | None = None
+        self,
+        queries: np.ndarray,
+        matches: list[str | None],
+        k: int,
+        weights: tuple[float, float, float],
+        allowed: np.ndarray | None = None,
+        idf: IDF = "smoothed",
     ) -> tuple[list[list[tuple[int, float]]], list[list[tuple[int, float]]]]:
         """Dense and BM25 (rowid, score) lists of each query, from one ``query_batch_points`` call."""
         if self.vectors is None:

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 
-from .config import BM25_WEIGHTS, CANDIDATES, DENSE_WEIGHT, FUSION, LEXICAL_WEIGHT, RESCORE_WEIGHTS, RRF_K, Settings
+from .config import BM25_IDF, BM25_WEIGHTS, CANDIDATES, DENSE_WEIGHT, FUSION, LEXICAL_WEIGHT, RESCORE_WEIGHTS, RRF_K, Settings
 from .errors import BadInputError
 from .fusion import rrf, zscore_fusion
 from .highlight import highlights
-from .lexical import fts_query
+from .lexical import IDF, fts_query
 from .models import Chunk, Hit
 from .store import Store
 from .tokens import count_tokens
@@ -40,6 +40,7 @@ class RetrievalParams:
     dense_weight: float = DENSE_WEIGHT
     lexical_weight: float = LEXICAL_WEIGHT
     bm25_weights: tuple[float, float, float] = BM25_WEIGHTS
+    bm25_idf: IDF = BM25_IDF
     redundancy: Literal["merge", "drop", "none"] = "merge"  # what to do with overlapping neighbours
     rescore_depth: int = 50
     rescore_weights: tuple[float, float, float, float] = RESCORE_WEIGHTS
@@ -52,6 +53,7 @@ class RetrievalParams:
             rrf_k=s.rrf_k,
             dense_weight=s.dense_weight,
             lexical_weight=s.lexical_weight,
+            bm25_idf=s.bm25_idf,
             rescore_depth=s.rescore_depth,
             rescore_weights=s.rescore_weights,
         )
@@ -110,7 +112,7 @@ class Retriever:
         lexical = []
         for q in queries:
             match = fts_query(q)
-            lexical.append([r for r, _ in self.store.lexical(match, depth, weights)] if match else [])
+            lexical.append([r for r, _ in self.store.lexical(match, depth, weights, None, self.params.bm25_idf)] if match else [])
         return [[r for r, _ in d] for d in dense], lexical
 
     def search_many(
@@ -133,7 +135,7 @@ class Retriever:
         if mode == "hybrid" and lexical_lists is None and self.store.one_call_hybrid:
             qvecs = self.embed(queries) if vectors is None else vectors
             matches = [fts_query(q) for q in queries]
-            dense_lists, lexical_lists = self.store.hybrid_candidates(qvecs, matches, depth, self.params.bm25_weights, allowed)
+            dense_lists, lexical_lists = self.store.hybrid_candidates(qvecs, matches, depth, self.params.bm25_weights, allowed, self.params.bm25_idf)
         elif mode != "lexical":
             dense_lists = self._dense(self.embed(queries) if vectors is None else vectors, depth, allowed)
         results = []
@@ -165,7 +167,7 @@ class Retriever:
 
     def _lexical(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         match = fts_query(query)
-        return self.store.lexical(match, depth, self.params.bm25_weights, allowed) if match else []
+        return self.store.lexical(match, depth, self.params.bm25_weights, allowed, self.params.bm25_idf) if match else []
 
     def _combine(self, dense, lexical, mode: str, limit: int) -> list[_Cand]:
         """The best ``limit`` candidates in fused order, each with both retrievers' (score, rank)."""

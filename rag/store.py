@@ -20,6 +20,7 @@ import numpy as np
 from . import embedding_cache, lexical, manifest
 from .catalog import DB_NAME, Catalog, DocumentWrite
 from .errors import BadInputError
+from .lexical import IDF
 from .locking import ReadWriteLock
 from .manifest import IndexMismatchError, IndexSpec
 from .models import Chunk, Document
@@ -174,17 +175,25 @@ class Store:
         """Stored vectors for those embedding keys that are known."""
         return embedding_cache.get(self.catalog.conn(), keys)
 
-    def lexical(self, match: str, k: int, weights: tuple[float, float, float], allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top-k (rowid, bm25 score; higher is better) for an FTS5 MATCH expression."""
-        return lexical.bm25_search(self.catalog.conn(), match, k, weights, allowed)
+    def lexical(
+        self, match: str, k: int, weights: tuple[float, float, float], allowed: np.ndarray | None = None, idf: IDF = "smoothed"
+    ) -> list[tuple[int, float]]:
+        """Top-k (rowid, BM25 score; higher is better) for an FTS5 MATCH expression."""
+        return lexical.bm25_search(self.catalog.conn(), match, k, weights, allowed, idf)
 
     def hybrid_candidates(
-        self, queries: np.ndarray, matches: list[str | None], k: int, weights: tuple[float, float, float], allowed: np.ndarray | None = None
+        self,
+        queries: np.ndarray,
+        matches: list[str | None],
+        k: int,
+        weights: tuple[float, float, float],
+        allowed: np.ndarray | None = None,
+        idf: IDF = "smoothed",
     ) -> tuple[list[list[tuple[int, float]]], list[list[tuple[int, float]]]]:
         """Dense and BM25 (rowid, score) lists of each query (``matches``: FTS5 expressions)."""
         scores, ids = self.search_vectors(queries, k, allowed)
         dense = [[(i, s) for s, i in zip(srow, irow) if i >= 0] for srow, irow in zip(scores.tolist(), ids.tolist())]
-        return dense, [self.lexical(m, k, weights, allowed) if m else [] for m in matches]
+        return dense, [self.lexical(m, k, weights, allowed, idf) if m else [] for m in matches]
 
     def close(self) -> None:
         self.catalog.close()

@@ -17,6 +17,12 @@ from rag.answer import NOT_FOUND, answers_type, exact_names
         ("When the Pentagon redrew its map, which command took Mexico?", ["Northern Command took Mexico."], True),  # not a date question
         ("Who leads the army?", ["The secretary of national defense leads it."], True),
         ("When was it signed?", ["It was signed after long talks.", "The talks began in 1992."], True),
+        # A year the question bounds the answer with: "after 2014" needs a year from 2014 on.
+        ("When did Mexico first send troops after its 2014 pledge?", ["Mexico joined a mission in 1991."], False),
+        ("When did Mexico first send troops after its 2014 pledge?", ["In 2015 two officers went to Haiti."], True),
+        ("When was the fence begun, before the 1994 treaty?", ["It was begun in 2006."], False),
+        ("When was the fence begun, prior to 1994?", ["It was begun in 1990, finished in 2006."], True),
+        ("When did the talks resume since 2001?", ["They resumed in March."], False),  # no year to place it
     ],
 )
 def test_a_date_question_needs_a_date_in_the_answer(question, sentences, ok):
@@ -52,3 +58,29 @@ def test_a_question_about_a_program_the_papers_never_name_is_refused(seed_index)
     assert not answer.grounded and answer.answer == NOT_FOUND
     # The same question without the names it spells out is answered from the passages on asylum seekers.
     assert engine.ask("When were asylum seekers in Mexico counted, and how many were there?").grounded
+
+
+def test_a_year_the_index_never_mentions_is_refused(seed_index):
+    engine, _ = seed_index
+    assert engine.unknown_years("What did Mexico's 2031 security plan and its 2005 budget say?") == ["2031"]
+    assert not engine.ask("What security measures did Mexico announce in 2031?", generate=False).grounded
+    assert engine.ask("What did López Obrador's October 2005 security proposals focus on?", generate=False).grounded
+
+
+def test_refusal_checks_read_more_passages_than_the_answer_quotes(seed_index):
+    """The names and years of a question in its own words often sit in passages 6-10: the coverage
+    check reads ``ask_evidence_passages`` of them, the answer still quotes the top 5."""
+    engine, _ = seed_index
+    q = (
+        "In 2005, which group of Mexican legislators got an invitation from the American homeland-defense chief to visit"
+        " his headquarters, and what did they say they were weighing?"
+    )
+    saved = engine.settings
+    try:
+        wide = engine.ask(q, top_k=5, generate=False)
+        engine.settings = saved.model_copy(update={"ask_evidence_passages": 5})
+        narrow = engine.ask(q, top_k=5, generate=False)
+    finally:
+        engine.settings = saved
+    assert wide.grounded and len(wide.passages) == 5
+    assert not narrow.grounded

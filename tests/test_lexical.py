@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from rag import NewDocument
@@ -73,3 +74,49 @@ def test_zscore_fusion_limit_keeps_the_best_and_breaks_ties_by_id():
     assert [i for i, _ in full] == ["a", "b", "c", "d"]
     assert zscore_fusion(lists, [0.5, 0.5], limit=2) == full[:2]
     assert zscore_fusion([[], []]) == []
+
+
+def _fts(rows: list[tuple[int, str]]):
+    import sqlite3
+
+    from rag.lexical import FTS_SCHEMA, index_chunks
+
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(FTS_SCHEMA)
+    index_chunks(conn, [(rowid, "", "", text) for rowid, text in rows])
+    return conn
+
+
+def test_bm25_idf_choices_hand_computed():
+    """N = 4 chunks, avgdl = 6 / 4 = 1.5, k1 = 1.2, b = 0.75, all field weights 1.
+    tf part of one hit: 2.2 / (1 + 1.2 (0.25 + 0.5 D)) = 0.88 for D = 2, 2.2 / 1.9 for D = 1.
+    apple (n = 3): fts5 idf ln(1.5 / 3.5) < 0, so 1e-6; smoothed ln(1 + 1.5 / 3.5) = ln(10 / 7).
+    banana (n = 1): fts5 idf ln(3.5 / 1.5) = ln(7 / 3); smoothed ln(1 + 3.5 / 1.5) = ln(10 / 3)."""
+    import math
+
+    from rag.lexical import bm25_search
+
+    conn = _fts([(1, "apple banana"), (2, "apple cherry"), (3, "apple"), (4, "durian")])
+    match, w = fts_query("apple banana"), (1.0, 1.0, 1.0)
+    smoothed = bm25_search(conn, match, 10, w)
+    assert [r for r, _ in smoothed] == [1, 3, 2]
+    expect = {1: (math.log(10 / 7) + math.log(10 / 3)) * 0.88, 3: math.log(10 / 7) * 2.2 / 1.9, 2: math.log(10 / 7) * 0.88}
+    assert dict(smoothed) == pytest.approx(expect, rel=1e-6)
+    fts5 = dict(bm25_search(conn, match, 10, w, idf="fts5"))
+    assert fts5[1] == pytest.approx(1e-6 * 0.88 + math.log(7 / 3) * 0.88, rel=1e-6)
+    assert fts5[3] == pytest.approx(1e-6 * 2.2 / 1.9, rel=1e-6)
+    # A filter restricts the rows, not the statistics: idf still counts the whole index.
+    filtered = bm25_search(conn, match, 10, w, np.array([2, 3]))
+    assert [r for r, _ in filtered] == [3, 2] and dict(filtered) == pytest.approx({3: expect[3], 2: expect[2]}, rel=1e-6)
+    assert bm25_search(conn, match, 1, w) == smoothed[:1]
+    assert bm25_search(conn, fts_query("mango"), 10, w) == []
+
+
+def test_bm25_row_count_follows_deletes():
+    from rag.lexical import _row_count, _varint, unindex_chunks
+
+    conn = _fts([(i, f"word{i} common") for i in range(1, 201)])
+    assert _row_count(conn) == 200
+    unindex_chunks(conn, np.arange(1, 51))
+    assert _row_count(conn) == 150
+    assert _varint(bytes([0x81, 0x00])) == 128 and _varint(bytes([0x05, 0xFF])) == 5
