@@ -137,7 +137,15 @@ def coverage(question: str, hits: list[Hit]) -> float:
     if not terms:
         return 1.0
     text = fold(" ".join(f"{h.title} {h.chunk.text}" for h in hits))
-    return sum(stem(t) in text for t in terms) / len(terms)
+    return sum(_mentions(text, t) for t in terms) / len(terms)
+
+
+def _mentions(text: str, term: str) -> bool:
+    """``term`` (folded) occurs in ``text``; a decade ("1990s") also counts as any year inside it."""
+    decade = re.fullmatch(r"(\d{3})0s", term)
+    if decade and re.search(rf"\b{decade.group(1)}\d\b", text):
+        return True
+    return stem(term) in text
 
 
 def rank_sentences(sents: list[_Sentence], vecs: np.ndarray | None) -> list[tuple[float, _Sentence]]:

@@ -84,3 +84,19 @@ def test_refusal_checks_read_more_passages_than_the_answer_quotes(seed_index):
         engine.settings = saved
     assert wide.grounded and len(wide.passages) == 5
     assert not narrow.grounded
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "share"),
+    [
+        ("What did the working group of the mid-1990s create?", "The group first met in 1995.", 1.0),  # a year inside the decade
+        ("What did the working group of the mid-1990s create?", "The group first met in 2005.", 0.0),
+        ("What did Calderón say in 2009 to Obama?", "In 2009 Calderon spoke.", 2 / 3),  # accents folded; Obama missing
+    ],
+)
+def test_coverage_counts_names_years_and_decades(question, text, share):
+    from rag.answer import coverage
+    from rag.models import Chunk, Hit
+
+    hit = Hit(Chunk("d:0", "d", 0, text, 0, len(text), 1, 1, "", 8), "A paper", "d.txt", 1, 1.0)
+    assert coverage(question, [hit]) == pytest.approx(share)
