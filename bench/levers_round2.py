@@ -13,14 +13,17 @@ evidence evaluation:
   store's sparse BM25 fuses better than FTS5's ``bm25()``: IDF as FTS5 computes it or as Qdrant's IDF
   modifier does (ln(1 + (N - n + 0.5) / (n + 0.5)), never near zero), average length measured or fixed;
 - ``mpnet``: all-mpnet-base-v2 chunk vectors (``make install-mpnet``) fused as a third list beside
-  MiniLM and BM25 (the "re-score with a stronger model" option).
+  MiniLM and BM25 (the "re-score with a stronger model" option);
+- ``decompose``: a two-part question ("..., and when did ...?") also searched as its parts, whose dense and
+  BM25 lists are fused beside the whole question's at beta x its weights.
 
-    python bench/levers_round2.py prf|rm3|bm25|sentences|mpnet [--index-dir index]
+    python bench/levers_round2.py prf|rm3|bm25|sentences|mpnet|decompose [--index-dir index]
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -222,14 +225,46 @@ def lever_mpnet(engine: Engine) -> None:
     engine.retriever.search_many = orig
 
 
+_SECOND_PART = re.compile(r",?\s+and\s+(?=(?:what|which|who|whom|whose|when|where|why|how|on what|in what)\b)", re.I)
+
+
+def lever_decompose(engine: Engine) -> None:
+    r = engine.retriever
+    orig = r.search_many
+
+    def make(beta: float):
+        def many(queries, top_k=5, mode="hybrid", allowed_docs=None, with_highlights=True, vectors=None, lexical_lists=None):
+            depth, out = r._depth(top_k), []
+            for text in queries:
+                parts = [p.strip(" ?,") for p in _SECOND_PART.split(text)]
+                texts = [text] + (parts if len(parts) > 1 else [])
+                lists, weights = [], []
+                for i, (t, dense) in enumerate(zip(texts, r._dense(engine.embed_queries(texts), depth, None))):
+                    lex = r._lexical(t, depth, None)
+                    lists += [dense, lex]
+                    weights += [0.6 * (beta if i else 1.0), 0.4 * (beta if i else 1.0)]
+                fused = zscore_fusion(lists, weights, top_k * 4)
+                out.append(r._hits(text, [_Cand(rid, float(s)) for rid, s in fused], top_k, with_highlights))
+            return out
+
+        return many
+
+    for beta in (0.25, 0.5, 1.0):
+        r.search_many = make(beta)
+        print(f"decompose beta {beta} | {score(engine)}", flush=True)
+    r.search_many = orig
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("lever", choices=["prf", "rm3", "bm25", "sentences", "mpnet"])
+    ap.add_argument("lever", choices=["prf", "rm3", "bm25", "sentences", "mpnet", "decompose"])
     ap.add_argument("--index-dir", default=str(ROOT / "index"))
     args = ap.parse_args()
     engine = Engine(Settings(index_dir=Path(args.index_dir)))
     print(f"baseline | {score(engine)}")
-    {"prf": lever_prf, "rm3": lever_rm3, "bm25": lever_bm25, "sentences": lever_sentences, "mpnet": lever_mpnet}[args.lever](engine)
+    {"prf": lever_prf, "rm3": lever_rm3, "bm25": lever_bm25, "sentences": lever_sentences, "mpnet": lever_mpnet, "decompose": lever_decompose}[
+        args.lever
+    ](engine)
 
 
 if __name__ == "__main__":
