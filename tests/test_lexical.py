@@ -110,6 +110,11 @@ def test_bm25_idf_choices_hand_computed():
     assert [r for r, _ in filtered] == [3, 2] and dict(filtered) == pytest.approx({3: expect[3], 2: expect[2]}, rel=1e-6)
     assert bm25_search(conn, match, 1, w) == smoothed[:1]
     assert bm25_search(conn, fts_query("mango"), 10, w) == []
+    # Per-term weights (for weighted query expansion): banana counted twice.
+    from rag.lexical import _smoothed_search
+
+    boosted = dict(_smoothed_search(conn, ['"apple"', '"banana"'], 10, "bm25(chunks_fts, 1.0, 1.0, 1.0)", "", [1.0, 2.0]))
+    assert boosted[1] == pytest.approx((math.log(10 / 7) + 2 * math.log(10 / 3)) * 0.88, rel=1e-6)
 
 
 def test_bm25_row_count_follows_deletes():
