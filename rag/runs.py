@@ -14,6 +14,7 @@ from .errors import BadInputError
 
 # The settings that change a ranking: saved with every run, so two runs can be told apart.
 CONFIG_FIELDS = (
+    "store",
     "model",
     "backend",
     "chunk_tokens",
@@ -23,6 +24,7 @@ CONFIG_FIELDS = (
     "rrf_k",
     "dense_weight",
     "lexical_weight",
+    "bm25_idf",
     "candidates",
     "rescore_model",
     "rescore_depth",

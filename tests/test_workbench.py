@@ -117,6 +117,7 @@ def test_eval_save_compare_report_end_to_end(tmp_path):
     assert p.returncode == 0, p.stderr
     dense, lexical = SavedRun.load(runs / "tiny-dense.json"), SavedRun.load(runs / "tiny-lexical.json")
     assert dense.qrels == {"q1": {"d1": 1}, "q2": {"d3": 1}, "q3": {"d4": 1}} and dense.config["model"] == "all-MiniLM-L6-v2"
+    assert dense.config["bm25_idf"] == "smoothed" and dense.config["store"] == "faiss"
     trec = (runs / "tiny-dense.trec").read_text().splitlines()
     assert trec[0].split()[1] == "Q0" and trec[0].split()[3] == "1" and len(trec) == sum(len(v) for v in dense.run.values())
     p = rag("compare", str(runs / "tiny-dense.json"), str(runs / "tiny-lexical.json"), "--metric", "ndcg@10", "--metric", "recall@1")
