@@ -111,7 +111,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 
 
 IDF = Literal["smoothed", "fts5"]
-IDFS: tuple[str, ...] = ("smoothed", "fts5")
 _PHRASE = re.compile(r'"([^"]*)"')
 
 
@@ -146,6 +145,19 @@ def _smoothed_search(
     entry, default 1), then summed in SQL."""
     if not phrases:
         return []
+    if conn.in_transaction:
+        return _smoothed_in_snapshot(conn, phrases, k, rank, restrict, boosts)
+    # One read snapshot for the counts and the scores: a write committed between them would skew the rescaling.
+    conn.execute("BEGIN")
+    try:
+        return _smoothed_in_snapshot(conn, phrases, k, rank, restrict, boosts)
+    finally:
+        conn.rollback()
+
+
+def _smoothed_in_snapshot(
+    conn: sqlite3.Connection, phrases: list[str], k: int, rank: str, restrict: str, boosts: list[float] | None
+) -> list[tuple[int, float]]:
     total = _row_count(conn)
     hits = conn.execute("SELECT " + ",".join(["(SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?)"] * len(phrases)), phrases).fetchone()
     parts, args = [], []
