@@ -74,6 +74,8 @@ class Engine:
         s = self.settings
         self.embedder = embedder or Embedder.from_settings(s)
         spec = IndexSpec(s.model, s.chunk_tokens, s.chunk_overlap, s.embed_title)
+        if s.store == "qdrant" and s.bm25_idf != "smoothed":
+            raise BadInputError("RAG_BM25_IDF=fts5 needs the faiss store: the Qdrant store's BM25 always uses Qdrant's (smoothed) idf")
         self.store = open_store(s.index_dir, spec, s.store, s.qdrant_url, s.qdrant_api_key)
         self.rescorer = self._make_rescorer()
         self.retriever = Retriever(self.store, self.embed_queries, RetrievalParams.from_settings(s), self.rescorer)

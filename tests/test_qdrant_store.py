@@ -96,6 +96,14 @@ def test_bm25_from_sparse_vectors_ranks_like_fts5(store_seed_index, seed_index):
         assert len(set(a) & set(b)) >= 6, (q, a, b)
 
 
+def test_fts5_idf_on_the_qdrant_store_is_a_clear_error(tmp_path, embedder):
+    from rag.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="RAG_BM25_IDF=fts5 needs the faiss store"):
+        engine_at(tmp_path, embedder, store="qdrant", bm25_idf="fts5")
+    assert not (tmp_path / LOCAL_DIR).exists()  # refused before anything was opened
+
+
 def test_embedded_qdrant_runs_one_server_worker():
     assert Settings(store="qdrant", workers=4).server_workers() == 1
     assert Settings(store="qdrant", qdrant_url="http://qdrant:6333", workers=4).server_workers() == 4
