@@ -3,21 +3,46 @@ PROMETHEUS_MULTIPROC_DIR (set by `rag serve`) makes one scrape of any worker see
 
 from __future__ import annotations
 
+import glob
+import logging
 import os
+import struct
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from rag.answer import Answer
 
 disable_created_metrics()  # *_created samples only double the scrape
 
+log = logging.getLogger(__name__)
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class TolerantMultiProcessCollector(MultiProcessCollector):
+    """Every worker's metric files, minus any that cannot be read. prometheus-client creates a file
+    before sizing it, so a worker starting (or killed at that moment, leaving the file empty for good)
+    would otherwise fail every scrape (prometheus/client_python#1199)."""
+
+    def collect(self):
+        return self.merge([f for f in glob.glob(os.path.join(self._path, "*.db")) if _readable(f)], accumulate=True)
+
+
+def _readable(path: str) -> bool:
+    try:
+        MmapedDict.read_all_values_from_file(path)
+        return True
+    except FileNotFoundError:
+        return False  # a dead worker's live gauge, removed since the glob
+    except (struct.error, RuntimeError, ValueError, UnicodeDecodeError) as e:
+        log.warning("metrics: skipping unreadable file %s: %s", os.path.basename(path), e)
+        return False
 
 
 class Metrics:
@@ -50,7 +75,7 @@ class Metrics:
         """Prometheus text: every worker's counters (multiprocess mode) plus this worker's gauges."""
         if multiprocess_dir():
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            TolerantMultiProcessCollector(registry)
         else:
             registry = self.registry
         text = generate_latest(registry).decode()

@@ -221,6 +221,29 @@ def test_metrics_prometheus(client):
     assert samples[("rag_index_chunks", ())] > 100
 
 
+def test_metrics_skip_a_worker_file_that_cannot_be_read(tmp_path, monkeypatch):
+    """prometheus-client creates a worker's file before sizing it: a scrape at that moment (or after
+    the worker was killed then) saw an empty file and failed whole (seen as a 500 in a kill -9 test)."""
+    import json
+    import struct
+
+    from prometheus_client.mmap_dict import MmapedDict
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from api.metrics import Metrics
+
+    live = MmapedDict(str(tmp_path / "counter_101.db"))
+    live.write_value(json.dumps(["rag_timeouts", "rag_timeouts_total", {}, "help"]), 3.0, 0.0)
+    live.close()
+    (tmp_path / "counter_102.db").write_bytes(b"")  # a worker caught between creating and sizing its file
+    with pytest.raises(struct.error):
+        list(MultiProcessCollector(None, path=str(tmp_path)).collect())
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    text = Metrics().render({"ready": 1}, workers=1).decode()
+    samples = {s.name: s.value for fam in text_string_to_metric_families(text) for s in fam.samples}
+    assert samples["rag_timeouts_total"] == 3.0 and samples["rag_ready"] == 1
+
+
 def test_openapi_docs(client):
     assert client.get("/docs").status_code == 200
     assert "/search" in client.get("/openapi.json").json()["paths"]
