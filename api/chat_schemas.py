@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rag.llm import Sampling
 from rag.shapes import Citation, Claim
 
 from .schemas import _Filtered
@@ -40,6 +41,13 @@ class ChatRequest(_Filtered):
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
     stream: bool = Field(False, strict=True)
     top_k: int = Field(5, ge=1, le=20)
+    temperature: float | None = Field(None, ge=0, le=2, description="Passed to the LLM; unset = RAG_LLM_TEMPERATURE.")
+    max_tokens: int | None = Field(None, ge=1, description="Most tokens the LLM may write; at most RAG_LLM_MAX_TOKENS.")
+    max_completion_tokens: int | None = Field(None, ge=1, description="OpenAI's newer name for max_tokens (wins when both are set).")
+
+    def sampling(self) -> Sampling:
+        """The request's own LLM limits (extractive answers ignore them)."""
+        return Sampling(self.max_completion_tokens or self.max_tokens, self.temperature)
 
 
 class ChatReply(BaseModel):

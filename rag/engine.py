@@ -24,7 +24,7 @@ from .errors import BadInputError, ConflictError, TimedOutError
 from .filters import Filters, check_fields, known_fields, parse_filters
 from .generate import Event, Generator, Policy, extractive_events
 from .ingest import Prepared, doc_id_for, prepare, sha256_bytes
-from .llm import LLM, LLMError, Message
+from .llm import LLM, LLMError, Message, Sampling
 from .loaders import Extracted, LoadError, load_bytes
 from .locking import IndexLock
 from .models import ChunkView, Document, DocumentInfo, Hit, SyncReport
@@ -442,14 +442,16 @@ class Engine:
         filters: Filters | dict[str, Any] | None = None,
         generate: bool = True,
         history: list[Message] | None = None,
+        sampling: Sampling | None = None,
     ) -> Answer:
         """``ask`` for an event loop: no thread is held while the model works. With an LLM configured
-        (and ``generate``), the answer is written by it and verified sentence by sentence. With the
-        conversation's earlier turns in ``history``, the question is first made standalone."""
+        (and ``generate``), the answer is written by it (within ``sampling``'s limits) and verified
+        sentence by sentence. With the conversation's earlier turns in ``history``, the question is
+        first made standalone."""
         question = await self._standalone(question, history)
         extractive = await self._aextractive(question, top_k, filters)
         gen = self.generator if generate else None
-        answer = await gen.answer(question, extractive) if gen else extractive
+        answer = await gen.answer(question, extractive, sampling) if gen else extractive
         self._observe(answer)
         return answer
 
@@ -464,6 +466,7 @@ class Engine:
         filters: Filters | dict[str, Any] | None = None,
         generate: bool = True,
         history: list[Message] | None = None,
+        sampling: Sampling | None = None,
     ) -> AsyncIterator[Event]:
         """``aask`` as events: the passages first, then the answer's text as it is written, then the
         verified claims and a final event with the whole response."""
@@ -471,7 +474,7 @@ class Engine:
         extractive = await self._aextractive(question, top_k, filters)
         gen = self.generator if generate else None
         if gen:
-            async for e in gen.stream(question, extractive):
+            async for e in gen.stream(question, extractive, sampling):
                 if e.kind == "done" and e.answer is not None:
                     self._observe(e.answer)
                 yield e
@@ -520,7 +523,7 @@ class Engine:
             return fallback
         try:
             async with gen.slots:
-                text = (await gen.llm.complete(rewrite_messages(history), max_tokens=96)).text.strip()
+                text = (await gen.llm.complete(rewrite_messages(history), Sampling(max_tokens=96))).text.strip()
         except LLMError as e:
             log.warning("%s; using the recent user turns as the query", e)
             return fallback

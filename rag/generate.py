@@ -13,7 +13,7 @@ import numpy as np
 
 from .answer import NOT_FOUND, Answer, pack_context
 from .config import Settings
-from .llm import LLM, Completion, LLMError, Message
+from .llm import LLM, Completion, LLMError, Message, Sampling
 from .models import Hit
 from .prompt import answer_messages
 from .shapes import Citation, Claim
@@ -68,20 +68,20 @@ class Generator:
         """The prompt: the passages that fit the token budget, numbered as in the response."""
         return answer_messages(question, pack_context(hits, self.policy.context_tokens).context)
 
-    async def answer(self, question: str, extractive: Answer) -> Answer:
+    async def answer(self, question: str, extractive: Answer, sampling: Sampling | None = None) -> Answer:
         """The generated, verified answer; the extractive one when the sources hold no answer
-        (no LLM call is made then) or the LLM fails."""
+        (no LLM call is made then) or the LLM fails. ``sampling``: the request's own LLM limits."""
         if not extractive.grounded:
             return extractive
         try:
             async with self.slots:
-                completion = await self.llm.complete(self.messages(question, extractive.passages))
+                completion = await self.llm.complete(self.messages(question, extractive.passages), sampling)
         except LLMError as e:
             log.warning("%s; answering extractively", e)
             return self._fallback(extractive, [], None)
         return await self.verified(extractive, completion)
 
-    async def stream(self, question: str, extractive: Answer) -> AsyncIterator[Event]:
+    async def stream(self, question: str, extractive: Answer, sampling: Sampling | None = None) -> AsyncIterator[Event]:
         """``answer`` as events: passages, the LLM's text as it comes, the verified claims, the end."""
         if not extractive.grounded:
             async for e in extractive_events(extractive):
@@ -91,7 +91,7 @@ class Generator:
         completion = Completion(model=self.llm.model)
         try:
             async with self.slots:
-                async for piece in self.llm.stream(self.messages(question, extractive.passages), completion):
+                async for piece in self.llm.stream(self.messages(question, extractive.passages), completion, sampling):
                     yield Event("token", {"text": piece})
             answer = await self.verified(extractive, completion)
         except LLMError as e:

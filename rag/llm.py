@@ -27,6 +27,15 @@ class Completion:
     estimated: bool = False  # token counts estimated here (the server reported none)
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """A request's own limits for the LLM (OpenAI's ``max_tokens`` and ``temperature``); None keeps
+    the configured value, and ``max_tokens`` never exceeds ``RAG_LLM_MAX_TOKENS``."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
 class LLMError(UnavailableError):
     """The LLM server failed, timed out or could not be reached."""
 
@@ -53,14 +62,20 @@ class LLM:
             return None
         return cls(s.llm_base_url, s.llm_model, s.llm_api_key, s.llm_timeout_s, s.llm_max_tokens, s.llm_temperature)
 
-    async def complete(self, messages: list[Message], max_tokens: int | None = None) -> Completion:
+    def _limits(self, sampling: Sampling | None) -> tuple[int, float]:
+        s = sampling or Sampling()
+        max_tokens = min(s.max_tokens, self.max_tokens) if s.max_tokens else self.max_tokens
+        return max_tokens, self.temperature if s.temperature is None else s.temperature
+
+    async def complete(self, messages: list[Message], sampling: Sampling | None = None) -> Completion:
         """The whole answer in one call."""
+        max_tokens, temperature = self._limits(sampling)
         try:
             r = await self.client.chat.completions.create(
                 model=self.model,
                 messages=_typed(messages),
-                max_tokens=max_tokens or self.max_tokens,
-                temperature=self.temperature,
+                max_tokens=max_tokens,
+                temperature=temperature,
             )
         except self._failure as e:
             raise LLMError(f"LLM call failed: {_reason(e)}") from e
@@ -74,15 +89,16 @@ class LLM:
             model=r.model or self.model,
         )
 
-    async def stream(self, messages: list[Message], done: Completion) -> AsyncIterator[str]:
+    async def stream(self, messages: list[Message], done: Completion, sampling: Sampling | None = None) -> AsyncIterator[str]:
         """Yield text pieces as the server writes them; ``done`` is filled in as they arrive.
         Closing the iterator (a client that left) closes the HTTP stream, which stops the server."""
+        max_tokens, temperature = self._limits(sampling)
         try:
             stream = await self.client.chat.completions.create(
                 model=self.model,
                 messages=_typed(messages),
-                max_tokens=self.max_tokens,
-                temperature=self.temperature,
+                max_tokens=max_tokens,
+                temperature=temperature,
                 stream=True,
                 stream_options={"include_usage": True},
             )

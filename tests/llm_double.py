@@ -113,6 +113,7 @@ def create_double() -> FastAPI:
         body = await request.json()
         model, messages = body.get("model", "echo"), body["messages"]
         entry: dict[str, Any] = {"model": model, "messages": messages, "stream": bool(body.get("stream")), "finished": False}
+        entry.update(max_tokens=body.get("max_tokens"), temperature=body.get("temperature"))
         app.state.log.append(entry)
         if model == "broken":
             return JSONResponse({"error": {"message": "scripted failure"}}, status_code=500)

@@ -132,6 +132,24 @@ def test_openai_client_conversation_uses_a_standalone_query(server):
     assert (r.model_extra or {})["query"] == "standalone: And who proposed it?"
 
 
+def test_request_temperature_and_max_tokens_reach_the_llm(server, double):
+    """OpenAI's sampling fields are passed on; max_tokens is capped by RAG_LLM_MAX_TOKENS (400)."""
+    client = OpenAI(base_url=server.url + "/v1", api_key="anything")
+    asked = [{"role": "user", "content": QUESTION}]
+
+    def last_answer_call():
+        return double.log[-1]  # one user turn: no rewrite call, the last call wrote the answer
+
+    client.chat.completions.create(model="grounded-rag", messages=asked, temperature=0.7, max_tokens=50)  # type: ignore[arg-type]
+    assert (last_answer_call()["temperature"], last_answer_call()["max_tokens"]) == (0.7, 50)
+    list(client.chat.completions.create(model="grounded-rag", messages=asked, stream=True, max_completion_tokens=100_000))  # type: ignore[arg-type]
+    assert last_answer_call()["stream"] and last_answer_call()["max_tokens"] == 400
+    client.chat.completions.create(model="grounded-rag", messages=asked)  # type: ignore[arg-type]
+    assert (last_answer_call()["temperature"], last_answer_call()["max_tokens"]) == (0.0, 400)  # the service's settings
+    status, body = server.call("/v1/chat/completions", {"messages": asked, "temperature": 3})
+    assert status == 422 and "temperature" in json.dumps(body)
+
+
 def test_metrics_count_answers_and_verdicts(server):
     status, body = server.call("/ask", {"question": QUESTION})
     assert status == 200

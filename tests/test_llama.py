@@ -82,6 +82,8 @@ def test_openai_client_against_llama(server):
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop" and last.usage is not None and last.usage.completion_tokens > 0
     assert "citations" in (last.model_extra or {}) and "claims" in (last.model_extra or {})
+    short = client.chat.completions.create(model="grounded-rag", messages=[{"role": "user", "content": QUESTION}], max_tokens=8)
+    assert short.usage is not None and 0 < short.usage.completion_tokens <= 8  # the request's limit reached llama.cpp
 
 
 def test_mcp_against_llama(server):

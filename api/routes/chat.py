@@ -44,10 +44,10 @@ async def chat_completions(req: ChatRequest, engine: EngineDep):
         return JSONResponse({"detail": "the conversation has no user message with text"}, status_code=400)
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     if req.stream:
-        events = engine.astream_ask(query, req.top_k, req.filter_dict())
+        events = engine.astream_ask(query, req.top_k, req.filter_dict(), sampling=req.sampling())
         await anext(events)  # the passages: retrieval errors get their status before the stream starts
         return sse_response(_chunks(engine, events, history, query, cid, created))
-    answer = await engine.aask(query, req.top_k, req.filter_dict())
+    answer = await engine.aask(query, req.top_k, req.filter_dict(), sampling=req.sampling())
     return JSONResponse(_completion(answer, history, query, cid, created, engine))
 
 
