@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .collections import Collections
 from .config import Settings
 
 
@@ -33,6 +34,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     workers = settings.server_workers()
+    single = Collections(settings).one_process_only() if workers > 1 else []
+    if single:
+        print(f"note: collections {', '.join(single)} use Qdrant's embedded mode, which admits one process: serving with one worker", file=sys.stderr)
+        workers = 1
     # Worker processes build their own Settings from the environment: hand the command line down.
     os.environ.update({f"RAG_{k.upper()}": str(v) for k, v in overrides.items()})
     os.environ["RAG_WORKERS"] = str(workers)

@@ -100,9 +100,22 @@ class Collections:
         return name == DEFAULT or (self._dir(name) / CONFIG).is_file()
 
     def names(self) -> list[str]:
-        """``default`` first, then the others by name."""
+        """``default`` first, then the others by name (a collection being deleted, renamed to
+        ``.deleted-…`` first, is not one)."""
         found = sorted(p.parent.name for p in self.root.glob(f"*/{CONFIG}")) if self.root.is_dir() else []
-        return [DEFAULT, *found]
+        return [DEFAULT, *(n for n in found if _NAME.fullmatch(n))]
+
+    def one_process_only(self) -> list[str]:
+        """Collections whose store admits one process (Qdrant's embedded mode locks its folder)."""
+        if self.settings.qdrant_url:
+            return []
+        return [n for n in self.names() if self._store_of(n) == "qdrant"]
+
+    def _store_of(self, name: str) -> str | None:
+        try:
+            return self.config(name).store
+        except (NotFoundError, ConflictError):  # deleted or unreadable meanwhile: no store to open
+            return None
 
     def create(
         self,
@@ -112,9 +125,11 @@ class Collections:
         chunk_overlap: int | None = None,
         store: str | None = None,
         with_key: bool = False,
+        processes: int = 1,
     ) -> tuple[CollectionConfig, str | None]:
         """Make a new collection (settings default to the service's); returns it and, with
-        ``with_key``, its API key, shown this once. Raises ConflictError if it exists."""
+        ``with_key``, its API key, shown this once. Raises ConflictError if it exists.
+        ``processes``: how many processes will open it (a server's workers)."""
         check_name(name)
         if self.exists(name):
             raise ConflictError(f"collection {name!r} already exists")
@@ -122,6 +137,11 @@ class Collections:
         store = store or s.store
         if store not in STORES:
             raise BadInputError(f"unknown store {store!r}; known: {sorted(STORES)}")
+        if store == "qdrant" and not s.qdrant_url and processes > 1:
+            raise BadInputError(
+                f"the embedded Qdrant store admits one process and this service runs {processes}: set RAG_QDRANT_URL to a Qdrant"
+                " server, or create the collection with `rag collections create` and restart `rag serve` (it then runs one worker)"
+            )
         key = secrets.token_urlsafe(24) if with_key else None
         cfg = CollectionConfig(
             name=name,
@@ -169,8 +189,12 @@ class Collections:
         # what its store keeps outside the folder (a Qdrant server's collection) goes with it.
         doomed = settings.index_dir.with_name(f".deleted-{name}-{secrets.token_hex(4)}")
         settings.index_dir.rename(doomed)
-        destroy_index(doomed, settings.store, settings.qdrant_url, settings.qdrant_api_key)
-        shutil.rmtree(doomed, ignore_errors=True)
+        try:
+            if settings.store != "qdrant" or settings.qdrant_url:
+                # Qdrant's embedded mode keeps its files in the folder (which another worker may hold open).
+                destroy_index(doomed, settings.store, settings.qdrant_url, settings.qdrant_api_key)
+        finally:  # the folder goes even if the store's own cleanup failed
+            shutil.rmtree(doomed, ignore_errors=True)
 
     # -- keys
     def key_matches(self, name: str, token: str) -> bool:

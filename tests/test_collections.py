@@ -90,6 +90,9 @@ def test_http_collections_isolate_documents_and_keys(tmp_path, seed_index):
             made[name] = {"Authorization": f"Bearer {r.body['api_key']}"}
         assert server.call("/collections", {"name": "c"}).status == 401  # creating needs the service key
         assert server.call("/collections", {"name": "a"}, headers=admin).status == 409
+        # Qdrant's embedded mode locks its folder to one process: two workers could not both open it.
+        r = server.call("/collections", {"name": "q", "store": "qdrant"}, headers=admin)
+        assert r.status == 400 and "RAG_QDRANT_URL" in r.body["detail"]
 
         assert server.call("/collections/a/documents", {"title": "Penguins", "text": PENGUINS}, headers=made["a"]).status == 201
         assert server.call("/collections/b/documents", {"title": "Foxes", "text": FOXES}, headers=made["b"]).status == 201
@@ -134,8 +137,37 @@ def test_a_collection_can_have_its_own_store(tmp_path, embedder):
     cols.engine("small").add_documents([NewDocument("Foxes", FOXES)])
     assert cols.engine("big").stats()["vector_index"] == "qdrant" and cols.engine("small").stats()["vector_index"] == "flat"
     assert cols.engine("big").search("penguins on the ice", top_k=1).hits[0].title == "Penguins"
+    assert cols.one_process_only() == ["big"]
+    with pytest.raises(BadInputError, match="admits one process"):
+        cols.create("shared", store="qdrant", processes=2)
     cols.delete("big")
-    assert cols.names() == [DEFAULT, "small"]
+    assert cols.names() == [DEFAULT, "small"] and cols.one_process_only() == []
+    assert not list((tmp_path / "ix" / "collections").glob(".deleted-*"))
     with pytest.raises(BadInputError):
         cols.create("odd", store="elasticsearch")
     cols.close()
+
+
+def test_a_collection_being_deleted_is_not_listed(tmp_path):
+    """Deleting renames the folder to ``.deleted-…`` first: a listing in between (or after a removal
+    that failed) must not show it, nor fail on its name."""
+    cols = Collections(Settings(index_dir=tmp_path / "ix"))
+    cols.create("notes")
+    (cols.root / "notes").rename(cols.root / ".deleted-notes-1a2b3c4d")
+    cols.create("kept")
+    assert cols.names() == [DEFAULT, "kept"]
+    assert [cols.config(n).name for n in cols.names()] == [DEFAULT, "kept"]
+
+
+def test_rag_serve_runs_one_worker_for_an_embedded_qdrant_collection(tmp_path, embedder):
+    index = tmp_path / "index"
+    cols = Collections(Settings(index_dir=index))
+    cols.create("big", store="qdrant")
+    cols.engine("big").add_documents([NewDocument("Penguins", PENGUINS)])
+    cols.close()
+    with Server(index, workers=2) as server:
+        assert "serving with one worker" in server.log()
+        assert len(server.worker_pids(tries=40)) == 1
+        for _ in range(6):  # with two workers, one of them would fail to open the embedded store
+            r = server.call("/collections/big/search", {"query": "penguins on the ice"})
+            assert r.status == 200 and r.body["results"][0]["title"] == "Penguins", r.body

@@ -36,7 +36,8 @@ async def create_collection(req: CollectionIn, request: Request) -> dict[str, An
     if req.model is not None and req.model not in known:
         # A model named over HTTP could be any path on the server: only those it already has.
         raise BadInputError(f"model {req.model!r} is not one this service has; use one of {sorted(known)} (or `rag collections create`)")
-    cfg, key = await run_in_threadpool(collections.create, req.name, req.model, req.chunk_tokens, req.chunk_overlap, req.store, req.with_key)
+    workers = collections.settings.workers or 1  # `rag serve` sets RAG_WORKERS for its workers; in-process apps are one
+    cfg, key = await run_in_threadpool(collections.create, req.name, req.model, req.chunk_tokens, req.chunk_overlap, req.store, req.with_key, workers)
     return {**cfg.public(), "api_key": key}
 
 
