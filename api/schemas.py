@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rag.collections import NAME_PATTERN
 from rag.config import MAX_QUERY_CHARS
 from rag.filters import MAX_FIELDS, MAX_STRING, MAX_VALUES
+from rag.llm import Sampling
 from rag.shapes import AskResponse, ChunkOut, Citation, ContextResponse, DocumentSummary, Highlight, Passage, SearchResponse
 
 # The schema says what the validator enforces, so generated clients (and schemathesis) agree with it.
@@ -78,9 +79,15 @@ class AskRequest(_Filtered):
     top_k: int = Field(5, ge=1, le=20)
     stream: bool = Field(False, strict=True, description="Answer as Server-Sent Events: passages, token…, claims, done.")
     generate: bool = Field(True, strict=True, description="Let the configured LLM write the answer (false: extractive even when one is set).")
+    temperature: float | None = Field(None, ge=0, le=2, description="Passed to the LLM; unset = RAG_LLM_TEMPERATURE.")
+    max_tokens: int | None = Field(None, ge=1, description="Most tokens the LLM may write; at most RAG_LLM_MAX_TOKENS.")
 
     def turns(self) -> list[dict[str, str]]:
         return [{"role": t.role, "content": t.content} for t in self.history]
+
+    def sampling(self) -> Sampling:
+        """The request's own LLM limits (extractive answers ignore them)."""
+        return Sampling(self.max_tokens, self.temperature)
 
 
 class ContextRequest(_Filtered):

@@ -148,6 +148,8 @@ def test_request_temperature_and_max_tokens_reach_the_llm(server, double):
     assert (last_answer_call()["temperature"], last_answer_call()["max_tokens"]) == (0.0, 400)  # the service's settings
     status, body = server.call("/v1/chat/completions", {"messages": asked, "temperature": 3})
     assert status == 422 and "temperature" in json.dumps(body)
+    status, body = server.call("/ask", {"question": QUESTION, "temperature": 1.1, "max_tokens": 64})  # our own /ask too
+    assert status == 200 and (last_answer_call()["temperature"], last_answer_call()["max_tokens"]) == (1.1, 64)
 
 
 def test_metrics_count_answers_and_verdicts(server):

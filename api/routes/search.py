@@ -41,10 +41,11 @@ async def ask(req: AskRequest, engine: EngineDep):
     if req.stream:
         # Retrieval runs before the response starts, so bad filters or an overloaded model still get
         # their own status code rather than an error inside a 200 stream.
-        events = engine.astream_ask(req.question, req.top_k, req.filter_dict(), req.generate, req.turns())
+        events = engine.astream_ask(req.question, req.top_k, req.filter_dict(), req.generate, req.turns(), req.sampling())
         first = await anext(events)
         return sse_response(_framed(first, events))
-    return JSONResponse((await engine.aask(req.question, req.top_k, req.filter_dict(), req.generate, req.turns())).to_dict())
+    answer = await engine.aask(req.question, req.top_k, req.filter_dict(), req.generate, req.turns(), req.sampling())
+    return JSONResponse(answer.to_dict())
 
 
 async def _framed(first: Event, rest: AsyncIterator[Event]) -> AsyncIterator[str]:
