@@ -41,9 +41,9 @@ class ChatRequest(_Filtered):
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
     stream: bool = Field(False, strict=True)
     top_k: int = Field(5, ge=1, le=20)
-    temperature: float | None = Field(None, ge=0, le=2, description="Passed to the LLM; unset = RAG_LLM_TEMPERATURE.")
-    max_tokens: int | None = Field(None, ge=1, description="Most tokens the LLM may write; at most RAG_LLM_MAX_TOKENS.")
-    max_completion_tokens: int | None = Field(None, ge=1, description="OpenAI's newer name for max_tokens (wins when both are set).")
+    temperature: float | None = Field(None, ge=0, le=2, strict=True, description="Passed to the LLM; unset = RAG_LLM_TEMPERATURE.")
+    max_tokens: int | None = Field(None, ge=1, strict=True, description="Most tokens the LLM may write; at most RAG_LLM_MAX_TOKENS.")
+    max_completion_tokens: int | None = Field(None, ge=1, strict=True, description="OpenAI's newer name for max_tokens (wins when both are set).")
 
     def sampling(self) -> Sampling:
         """The request's own LLM limits (extractive answers ignore them)."""

@@ -79,8 +79,8 @@ class AskRequest(_Filtered):
     top_k: int = Field(5, ge=1, le=20)
     stream: bool = Field(False, strict=True, description="Answer as Server-Sent Events: passages, token…, claims, done.")
     generate: bool = Field(True, strict=True, description="Let the configured LLM write the answer (false: extractive even when one is set).")
-    temperature: float | None = Field(None, ge=0, le=2, description="Passed to the LLM; unset = RAG_LLM_TEMPERATURE.")
-    max_tokens: int | None = Field(None, ge=1, description="Most tokens the LLM may write; at most RAG_LLM_MAX_TOKENS.")
+    temperature: float | None = Field(None, ge=0, le=2, strict=True, description="Passed to the LLM; unset = RAG_LLM_TEMPERATURE.")
+    max_tokens: int | None = Field(None, ge=1, strict=True, description="Most tokens the LLM may write; at most RAG_LLM_MAX_TOKENS.")
 
     def turns(self) -> list[dict[str, str]]:
         return [{"role": t.role, "content": t.content} for t in self.history]
