@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from rag import Engine, __version__
 from rag.errors import RagError
+from rag.llm import Sampling
 from rag.shapes import Citation, Claim
 
 from .auth import FailureLimiter, check_key
@@ -134,9 +135,14 @@ def build_mcp(engine_of: Callable[[], Engine], public_url: str, host: str) -> tu
         return Fetched(id=id, title=doc.title, text=doc.text, url=f"{base}/documents/{id}", metadata=meta)
 
     @server.tool(description="An answer with [n] citations to the sources; every sentence is checked against them.")
-    async def ask(question: str, top_k: int = 5) -> AskResult:
+    async def ask(
+        question: str,
+        top_k: int = 5,
+        temperature: Annotated[float | None, Field(ge=0, le=2, description="Passed to the LLM; unset = the service's setting.")] = None,
+        max_tokens: Annotated[int | None, Field(ge=1, description="Most tokens the LLM may write; at most RAG_LLM_MAX_TOKENS.")] = None,
+    ) -> AskResult:
         try:
-            a = await engine().aask(question, top_k=max(1, min(top_k, 20)))
+            a = await engine().aask(question, top_k=max(1, min(top_k, 20)), sampling=Sampling(max_tokens, temperature))
         except RagError as e:
             raise ToolError(str(e)) from e
         return AskResult(answer=a.answer, grounded=a.grounded, mode=a.mode, citations=a.citations, claims=a.claims)

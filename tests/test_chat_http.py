@@ -151,6 +151,15 @@ def test_request_temperature_and_max_tokens_reach_the_llm(server, double):
     status, body = server.call("/ask", {"question": QUESTION, "temperature": 1.1, "max_tokens": 64})  # our own /ask too
     assert status == 200 and (last_answer_call()["temperature"], last_answer_call()["max_tokens"]) == (1.1, 64)
 
+    async def mcp_ask(arguments):
+        async with _mcp(server.url) as c:
+            return await c.call_tool("ask", {"question": QUESTION, **arguments})
+
+    assert not asyncio.run(mcp_ask({"temperature": 0.3, "max_tokens": 32})).is_error  # and the MCP ask tool
+    assert (last_answer_call()["temperature"], last_answer_call()["max_tokens"]) == (0.3, 32)
+    refused = asyncio.run(mcp_ask({"temperature": 5}))
+    assert refused.is_error and "temperature" in str(refused.content)
+
 
 def test_metrics_count_answers_and_verdicts(server):
     status, body = server.call("/ask", {"question": QUESTION})
