@@ -18,9 +18,14 @@ evidence evaluation:
   the fast model; each query word adds its nearest corpus words (cosine >= tau) as extra BM25 terms weighted
   gamma x cosine (per-term weights through ``rag.lexical._smoothed_search``);
 - ``decompose``: a two-part question ("..., and when did ...?") also searched as its parts, whose dense and
-  BM25 lists are fused beside the whole question's at beta x its weights.
+  BM25 lists are fused beside the whole question's at beta x its weights;
+- ``windows``: windows of w consecutive sentences (stride 1) embedded, the best window per chunk (maxsim)
+  fused as a third list: small-to-big with more context than one sentence;
+- ``citations``: a prior against reference-list chunks (bibliography, footnotes, front matter): the fused
+  score minus lambda x the share of the chunk's sentences that look like references (a year in parentheses or
+  after a comma, "Ibid.", a URL, a leading note number, quoted titles).
 
-    python bench/levers_round2.py prf|rm3|bm25|sentences|mpnet|decompose|neighbours [--index-dir index]
+    python bench/levers_round2.py prf|rm3|bm25|sentences|mpnet|decompose|neighbours|windows|citations [--index-dir index]
 """
 
 from __future__ import annotations
@@ -291,9 +296,70 @@ def lever_neighbours(engine: Engine) -> None:
     r._lexical = orig_lexical
 
 
+def lever_windows(engine: Engine) -> None:
+    orig = engine.retriever.search_many
+    rows = chunk_rows(engine)
+    for size in (2, 3):
+        owner, texts = [], []
+        for rid, text, _ in rows:
+            spans = [text[a:b] for a, b in sentence_spans(text) if b - a >= 20]
+            for i in range(max(1, len(spans) - size + 1)):
+                owner.append(rid)
+                texts.append(" ".join(spans[i : i + size]) or text)
+        t0 = time.perf_counter()
+        vecs = engine.embedder.encode(texts)
+        print(f"{len(texts)} windows of {size} embedded in {time.perf_counter() - t0:.1f} s")
+        owners = owner
+
+        def maxsim(text: str, qv: np.ndarray, depth: int, vecs=vecs, owners=owners) -> list[tuple[int, float]]:
+            best: dict[int, float] = {}
+            for rid, sim in zip(owners, (vecs @ qv).tolist()):
+                best[rid] = max(sim, best.get(rid, -9.0))
+            return sorted(best.items(), key=lambda t: -t[1])[:depth]
+
+        for w in ((0.3, 0.4, 0.3), (0.2, 0.4, 0.4), (0.0, 0.4, 0.6)):
+            engine.retriever.search_many = fused_search(engine, maxsim, w)
+            print(f"windows {size} chunk {w[0]} bm25 {w[1]} window {w[2]} | {score(engine)}", flush=True)
+    engine.retriever.search_many = orig
+
+
+_REFERENCE = re.compile(
+    r"""\((?:[^()]*?,\s*)?(?:1[89]\d\d|20\d\d)[a-z]?\)|,\s*(?:1[89]\d\d|20\d\d)[.,]|\bIbid\b|https?://|www\.|^\s*\d{1,3}\.\s|[“"][^”"]{10,}[”"]"""
+)
+
+
+def reference_share(text: str) -> float:
+    spans = [text[a:b] for a, b in sentence_spans(text)]
+    return sum(bool(_REFERENCE.search(x)) for x in spans) / len(spans) if spans else 0.0
+
+
+def lever_citations(engine: Engine) -> None:
+    share = {rid: reference_share(text) for rid, text, _ in chunk_rows(engine)}
+    print("chunks mostly references (share >= 0.5):", sum(v >= 0.5 for v in share.values()), "of", len(share))
+    r = engine.retriever
+    orig = r.search_many
+
+    def make(lam: float):
+        def many(queries, top_k=5, mode="hybrid", allowed_docs=None, with_highlights=True, vectors=None, lexical_lists=None):
+            q = engine.embed_queries(queries)
+            depth, out = r._depth(top_k), []
+            for text, dense in zip(queries, r._dense(q, depth, None)):
+                fused = zscore_fusion([dense, r._lexical(text, depth, None)], [0.6, 0.4], depth)
+                ranked = sorted(((rid, s - lam * share.get(rid, 0.0)) for rid, s in fused), key=lambda t: -t[1])
+                out.append(r._hits(text, [_Cand(rid, float(s)) for rid, s in ranked], top_k, with_highlights))
+            return out
+
+        return many
+
+    for lam in (0.0, 0.25, 0.5, 1.0):
+        r.search_many = make(lam)
+        print(f"citations lambda {lam} | {score(engine)}", flush=True)
+    r.search_many = orig
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("lever", choices=["prf", "rm3", "bm25", "sentences", "mpnet", "decompose", "neighbours"])
+    ap.add_argument("lever", choices=["prf", "rm3", "bm25", "sentences", "mpnet", "decompose", "neighbours", "windows", "citations"])
     ap.add_argument("--index-dir", default=str(ROOT / "index"))
     args = ap.parse_args()
     engine = Engine(Settings(index_dir=Path(args.index_dir)))
@@ -306,6 +372,8 @@ def main() -> None:
         "mpnet": lever_mpnet,
         "decompose": lever_decompose,
         "neighbours": lever_neighbours,
+        "windows": lever_windows,
+        "citations": lever_citations,
     }
     levers[args.lever](engine)
 
