@@ -25,7 +25,11 @@ evidence evaluation:
   score minus lambda x the share of the chunk's sentences that look like references (a year in parentheses or
   after a comma, "Ibid.", a URL, a leading note number, quoted titles).
 
-    python bench/levers_round2.py prf|rm3|bm25|sentences|mpnet|decompose|neighbours|windows|citations [--index-dir index]
+- ``mapped``: mpnet's view at MiniLM's query cost: a ridge-regression map from MiniLM vectors to mpnet vectors,
+  fitted on the corpus's own sentences and chunks (no question is used), turns the MiniLM query vector into an
+  approximate mpnet one, scored against real mpnet vectors of the chunks (and, maxsim, of their sentences).
+
+    python bench/levers_round2.py prf|rm3|bm25|sentences|mpnet|decompose|neighbours|windows|citations|mapped [--index-dir index]
 """
 
 from __future__ import annotations
@@ -357,9 +361,52 @@ def lever_citations(engine: Engine) -> None:
     r.search_many = orig
 
 
+def lever_mapped(engine: Engine) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(ROOT / "models/all-mpnet-base-v2"), device="cpu")
+    rows = chunk_rows(engine)
+    chunk_texts = [embed_text(t, x, True) for _, x, t in rows]
+    owner, sents = [], []
+    for rid, text, _ in rows:
+        for a, b in sentence_spans(text):
+            if b - a >= 20:
+                owner.append(rid)
+                sents.append(text[a:b])
+    t0 = time.perf_counter()
+    texts = chunk_texts + sents
+    small = engine.embedder.encode(texts)
+    big = model.encode(texts, batch_size=16, normalize_embeddings=True)
+    print(f"{len(texts)} texts embedded by both models in {time.perf_counter() - t0:.1f} s")
+    ids = np.array([rid for rid, _, _ in rows])
+    big_chunks, big_sents = big[: len(rows)], big[len(rows) :]
+    # The real mpnet query vectors, for how close the map gets (cosine to the mapped one).
+    questions = [q for f in FILES for q in (__import__("json").loads(line)["question"] for line in f.open())]
+    true_q = model.encode(questions, normalize_embeddings=True)
+    for lam in (0.1, 1.0, 10.0):
+        w = np.linalg.solve(small.T @ small + lam * np.eye(small.shape[1]), small.T @ big)
+        mapped_q = engine.embedder.encode(questions) @ w
+        mapped_q /= np.linalg.norm(mapped_q, axis=1, keepdims=True)
+        print(f"ridge lambda {lam}: mean cosine(mapped, real mpnet query) {float((mapped_q * true_q).sum(1).mean()):.3f}")
+
+        def third(text: str, qv: np.ndarray, depth: int, w=w) -> list[tuple[int, float]]:
+            m = qv @ w
+            m /= np.linalg.norm(m)
+            best = {int(r): float(x) for r, x in zip(ids, big_chunks @ m)}
+            for rid, x in zip(owner, (big_sents @ m).tolist()):
+                best[rid] = max(best[rid], x)
+            return sorted(best.items(), key=lambda t: -t[1])[:depth]
+
+        orig = engine.retriever.search_many
+        for wts in ((0.3, 0.4, 0.3), (0.2, 0.3, 0.5)):
+            engine.retriever.search_many = fused_search(engine, third, wts)
+            print(f"mapped lambda {lam} minilm {wts[0]} bm25 {wts[1]} mapped-mpnet {wts[2]} | {score(engine)}", flush=True)
+        engine.retriever.search_many = orig
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("lever", choices=["prf", "rm3", "bm25", "sentences", "mpnet", "decompose", "neighbours", "windows", "citations"])
+    ap.add_argument("lever", choices=["prf", "rm3", "bm25", "sentences", "mpnet", "decompose", "neighbours", "windows", "citations", "mapped"])
     ap.add_argument("--index-dir", default=str(ROOT / "index"))
     args = ap.parse_args()
     engine = Engine(Settings(index_dir=Path(args.index_dir)))
@@ -374,6 +421,7 @@ def main() -> None:
         "neighbours": lever_neighbours,
         "windows": lever_windows,
         "citations": lever_citations,
+        "mapped": lever_mapped,
     }
     levers[args.lever](engine)
 
