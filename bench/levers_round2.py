@@ -35,6 +35,7 @@ evidence evaluation:
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -381,13 +382,21 @@ def lever_mapped(engine: Engine) -> None:
     ids = np.array([rid for rid, _, _ in rows])
     big_chunks, big_sents = big[: len(rows)], big[len(rows) :]
     # The real mpnet query vectors, for how close the map gets (cosine to the mapped one).
-    questions = [q for f in FILES for q in (__import__("json").loads(line)["question"] for line in f.open())]
+    questions = [json.loads(line)["question"] for f in FILES for line in f.open()]
     true_q = model.encode(questions, normalize_embeddings=True)
-    for lam in (0.1, 1.0, 10.0):
-        w = np.linalg.solve(small.T @ small + lam * np.eye(small.shape[1]), small.T @ big)
+    fits = [(f"corpus, ridge lambda {lam}", small, big, lam) for lam in (0.1, 1.0, 10.0)]
+    scifact = ROOT.parent / "shared/data/scifact"
+    if scifact.is_dir():  # more, query-like text to fit on: SciFact's train claims (text only, never test)
+        train = {line.split("\t")[0] for line in (scifact / "qrels/train.tsv").read_text().splitlines()[1:]}
+        claims = [q["text"] for q in map(json.loads, (scifact / "queries.jsonl").open()) if q["_id"] in train]
+        small_q, big_q = engine.embedder.encode(claims), model.encode(claims, batch_size=32, normalize_embeddings=True)
+        x, y = np.vstack([small, small_q]), np.vstack([big, big_q])
+        fits += [(f"corpus + {len(claims)} SciFact train claims, lambda {lam}", x, y, lam) for lam in (0.1, 1.0)]
+    for name, x, y, lam in fits:
+        w = np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ y)
         mapped_q = engine.embedder.encode(questions) @ w
         mapped_q /= np.linalg.norm(mapped_q, axis=1, keepdims=True)
-        print(f"ridge lambda {lam}: mean cosine(mapped, real mpnet query) {float((mapped_q * true_q).sum(1).mean()):.3f}")
+        print(f"{name}: mean cosine(mapped, real mpnet query) {float((mapped_q * true_q).sum(1).mean()):.3f}")
 
         def third(text: str, qv: np.ndarray, depth: int, w=w) -> list[tuple[int, float]]:
             m = qv @ w
@@ -400,7 +409,7 @@ def lever_mapped(engine: Engine) -> None:
         orig = engine.retriever.search_many
         for wts in ((0.3, 0.4, 0.3), (0.2, 0.3, 0.5)):
             engine.retriever.search_many = fused_search(engine, third, wts)
-            print(f"mapped lambda {lam} minilm {wts[0]} bm25 {wts[1]} mapped-mpnet {wts[2]} | {score(engine)}", flush=True)
+            print(f"mapped ({name}) minilm {wts[0]} bm25 {wts[1]} mapped-mpnet {wts[2]} | {score(engine)}", flush=True)
         engine.retriever.search_many = orig
 
 
