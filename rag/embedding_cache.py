@@ -39,6 +39,20 @@ def drop_unused(conn: sqlite3.Connection, keys: list[str]) -> None:
         )
 
 
+def keep_only(conn: sqlite3.Connection, keep: list[str]) -> int:
+    """Forget every vector that is neither in ``keep`` nor a chunk's own (a second model's vectors of
+    texts no chunk holds any more); returns how many went. Run under the index's write lock."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS keep_keys(key TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM keep_keys")
+    conn.executemany("INSERT OR IGNORE INTO keep_keys VALUES (?)", [(k,) for k in keep])
+    gone = conn.execute(
+        "DELETE FROM embeddings WHERE key NOT IN (SELECT key FROM keep_keys) "
+        "AND NOT EXISTS (SELECT 1 FROM chunks WHERE chunks.embed_key = embeddings.key)"
+    ).rowcount
+    conn.execute("DELETE FROM keep_keys")
+    return gone
+
+
 def chunk_vectors(conn: sqlite3.Connection) -> tuple[np.ndarray, np.ndarray]:
     """(rowids, vectors) of every chunk, from the cache: enough to rebuild a vector index."""
     rows = conn.execute("SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.key = c.embed_key").fetchall()

@@ -158,6 +158,9 @@ class Engine:
         with self._write_lock:
             report = self._sync(paths, progress, pipeline)
         self.warm_rescorer(progress)
+        if self.rescorer is not None:
+            with self._write_lock:  # short: hashing the chunks' texts; the slow warm-up ran outside
+                self.rescorer.prune()
         return report
 
     def warm_rescorer(self, progress: bool = False) -> int:

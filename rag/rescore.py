@@ -75,10 +75,19 @@ class Rescorer:
             best.append((rid, max((float(vecs[t] @ q) for t in us[1:]), default=whole[-1][1])))
         return sorted(whole, key=lambda t: -t[1]), sorted(best, key=lambda t: -t[1])
 
+    def _all_units(self) -> list[str]:
+        return list(dict.fromkeys(t for chunk, title, _ in self.store.all_chunks() for t in units(chunk, title, self.embed_title)))
+
+    def prune(self) -> int:
+        """Drop cached vectors of texts no chunk holds any more (edited or deleted documents); returns how
+        many. Call it with the index's write lock held, so no writer's fresh vectors are in flight."""
+        conn = self.store.catalog.conn()
+        with conn:
+            return embedding_cache.keep_only(conn, self._keys(self._all_units()))
+
     def warm(self, progress: bool = False, batch: int = 256) -> int:
         """Compute and cache the vectors every chunk needs; returns how many texts were embedded."""
-        texts = [t for chunk, title, _ in self.store.all_chunks() for t in units(chunk, title, self.embed_title)]
-        texts = list(dict.fromkeys(texts))
+        texts = self._all_units()
         keys = self._keys(texts)
         known = self.store.cached_embeddings(keys)
         todo = [t for t, k in zip(texts, keys) if k not in known]

@@ -40,3 +40,30 @@ def test_rescore_caches_at_index_time_and_reranks(tmp_path, embedder):
     assert before >= cached
     plain = Engine(Settings(index_dir=tmp_path / "ix"), embedder=embedder)
     assert plain.rescorer is None and plain.search(question, top_k=1).hits[0].chunk.chunk_id == hits[0].chunk.chunk_id
+
+
+def test_rag_index_drops_vectors_of_texts_no_chunk_holds(tmp_path, embedder):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    paper = corpus / "paper.txt"
+    paper.write_text((CORPUS / "001_e0cea56afaaf3c59.txt").read_text()[:4000])
+    other = corpus / "other.txt"
+    other.write_text("Tapirs cross the Usumacinta river at night. They feed on fruit fallen from the ceiba trees of Chiapas.")
+    engine = Engine(Settings(index_dir=tmp_path / "ix", rescore_model=BUNDLED_MODEL, embed_title=True), embedder=embedder)
+    engine.sync([corpus])
+    conn = engine.store.catalog.conn()
+    assert engine.rescorer is not None
+
+    def stale() -> int:
+        live = set(engine.rescorer._keys(engine.rescorer._all_units())) | {k for (k,) in conn.execute("SELECT embed_key FROM chunks")}
+        return sum(k not in live for (k,) in conn.execute("SELECT key FROM embeddings"))
+
+    assert stale() == 0
+    paper.write_text(paper.read_text().replace("Mexico", "Mejico"))  # every sentence naming Mexico changes
+    other.unlink()
+    engine.sync([corpus])
+    assert stale() == 0 and _count(engine) > 0
+    assert "Tapirs" not in " ".join(t for (t,) in conn.execute("SELECT text FROM chunks"))
+    question = "What guidelines did President Calderon's national strategy follow?"
+    assert engine.search(question, top_k=1).hits  # what is left still re-scores from the cache
+    assert engine.warm_rescorer() == 0
