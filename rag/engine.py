@@ -436,7 +436,7 @@ class Engine:
         hits = evidence[:top_k]
         sents = candidate_sentences(hits)
         vecs = self.embed_queries([question] + [x.text for x in sents]) if sents else None
-        return self._compose(question, hits, rank_sentences(sents, vecs), evidence, self.unknown_years(question))
+        return self._compose(question, hits, rank_sentences(sents, vecs), evidence, self.unknown_years(question, filters))
 
     async def aask(
         self,
@@ -497,7 +497,7 @@ class Engine:
         hits = evidence[:top_k]
         sents = candidate_sentences(hits)
         vecs = await self.aembed([question] + [x.text for x in sents]) if sents else None
-        unknown = await asyncio.to_thread(self.unknown_years, question) if question_years(question) else []
+        unknown = await asyncio.to_thread(self.unknown_years, question, filters) if question_years(question) else []
         return self._compose(question, hits, rank_sentences(sents, vecs), evidence, unknown)
 
     async def aembed(self, texts: list[str]) -> np.ndarray:
@@ -535,11 +535,13 @@ class Engine:
     def _evidence_k(self, top_k: int) -> int:
         return max(top_k, self.settings.ask_evidence_passages)
 
-    def unknown_years(self, question: str) -> list[str]:
-        """The years the question names that no chunk of the index mentions: nothing here can answer
-        a question about them."""
+    def unknown_years(self, question: str, filters: Filters | dict[str, Any] | None = None) -> list[str]:
+        """The years the question names that no chunk of the index (of the documents ``filters`` admit)
+        mentions: nothing here can answer a question about them."""
         weights = self.retriever.params.bm25_weights
-        return [y for y in question_years(question) if not self.store.lexical(f'"{y}"', 1, weights)]
+        docs = self._allowed(self.parse_filters(filters)) if filters else None
+        allowed = None if docs is None else self.store.chunk_rowids(sorted(docs))
+        return [y for y in question_years(question) if not self.store.lexical(f'"{y}"', 1, weights, allowed)]
 
     def _compose(self, question: str, hits: list[Hit], ranked, evidence: list[Hit], unknown_years: list[str]) -> Answer:
         s = self.settings

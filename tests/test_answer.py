@@ -65,6 +65,11 @@ def test_a_year_the_index_never_mentions_is_refused(seed_index):
     assert engine.unknown_years("What did Mexico's 2031 security plan and its 2005 budget say?") == ["2031"]
     assert not engine.ask("What security measures did Mexico announce in 2031?", generate=False).grounded
     assert engine.ask("What did López Obrador's October 2005 security proposals focus on?", generate=False).grounded
+    # With filters, only the admitted documents count: 2017 is in 001's paper, never in 004's.
+    only_004 = {"doc_id": ["004_674826c9e0c05e74"]}
+    assert engine.unknown_years("What did Tillerson say in Mexico in 2017?") == []
+    assert engine.unknown_years("What did Tillerson say in Mexico in 2017?", only_004) == ["2017"]
+    assert not engine.ask("What did the defense secretaries discuss in 2017?", filters=only_004, generate=False).grounded
 
 
 def test_refusal_checks_read_more_passages_than_the_answer_quotes(seed_index):
