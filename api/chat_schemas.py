@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.llm import Sampling
 from rag.shapes import Citation, Claim
 
-from .schemas import _Filtered
+from .schemas import MaxTokens, Temperature, _Filtered
 
 MODEL_ID = "grounded-rag"
 
@@ -41,9 +41,9 @@ class ChatRequest(_Filtered):
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
     stream: bool = Field(False, strict=True)
     top_k: int = Field(5, ge=1, le=20)
-    temperature: float | None = Field(None, ge=0, le=2, strict=True, description="Passed to the LLM; unset = RAG_LLM_TEMPERATURE.")
-    max_tokens: int | None = Field(None, ge=1, strict=True, description="Most tokens the LLM may write; at most RAG_LLM_MAX_TOKENS.")
-    max_completion_tokens: int | None = Field(None, ge=1, strict=True, description="OpenAI's newer name for max_tokens (wins when both are set).")
+    temperature: Temperature = None
+    max_tokens: MaxTokens = None
+    max_completion_tokens: Annotated[MaxTokens, Field(description="OpenAI's newer name for max_tokens (wins when both are set).")] = None
 
     def sampling(self) -> Sampling:
         """The request's own LLM limits (extractive answers ignore them)."""

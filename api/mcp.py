@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
@@ -21,6 +21,7 @@ from rag.llm import Sampling
 from rag.shapes import Citation, Claim
 
 from .auth import FailureLimiter, check_key
+from .schemas import MaxTokens, Temperature
 
 
 class SearchItem(BaseModel):
@@ -138,8 +139,8 @@ def build_mcp(engine_of: Callable[[], Engine], public_url: str, host: str) -> tu
     async def ask(
         question: str,
         top_k: int = 5,
-        temperature: Annotated[float | None, Field(ge=0, le=2, description="Passed to the LLM; unset = the service's setting.")] = None,
-        max_tokens: Annotated[int | None, Field(ge=1, description="Most tokens the LLM may write; at most RAG_LLM_MAX_TOKENS.")] = None,
+        temperature: Temperature = None,
+        max_tokens: MaxTokens = None,
     ) -> AskResult:
         try:
             a = await engine().aask(question, top_k=max(1, min(top_k, 20)), sampling=Sampling(max_tokens, temperature))

@@ -17,6 +17,9 @@ from rag.shapes import AskResponse, ChunkOut, Citation, ContextResponse, Documen
 Query = Annotated[
     str, Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S", description="Natural-language question or keywords (not blank).")
 ]
+# The LLM sampling fields /ask, the chat endpoint and the MCP ask tool share.
+Temperature = Annotated[float | None, Field(ge=0, le=2, strict=True, description="Passed to the LLM; unset = RAG_LLM_TEMPERATURE.")]
+MaxTokens = Annotated[int | None, Field(ge=1, strict=True, description="Most tokens the LLM may write; at most RAG_LLM_MAX_TOKENS.")]
 FilterScalar = Annotated[str, Field(max_length=MAX_STRING)] | float | bool
 
 
@@ -79,8 +82,8 @@ class AskRequest(_Filtered):
     top_k: int = Field(5, ge=1, le=20)
     stream: bool = Field(False, strict=True, description="Answer as Server-Sent Events: passages, token…, claims, done.")
     generate: bool = Field(True, strict=True, description="Let the configured LLM write the answer (false: extractive even when one is set).")
-    temperature: float | None = Field(None, ge=0, le=2, strict=True, description="Passed to the LLM; unset = RAG_LLM_TEMPERATURE.")
-    max_tokens: int | None = Field(None, ge=1, strict=True, description="Most tokens the LLM may write; at most RAG_LLM_MAX_TOKENS.")
+    temperature: Temperature = None
+    max_tokens: MaxTokens = None
 
     def turns(self) -> list[dict[str, str]]:
         return [{"role": t.role, "content": t.content} for t in self.history]
