@@ -181,7 +181,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # Every collection has the default's routes under its prefix; its own key (if any) or the service's rules guard them.
     scoped = "/collections/{collection}"
     key_errors = errors(401, 404, 429)
-    for router in (search.router, documents.router):
+    # The chat protocol too: an OpenAI front end reaches a collection by its base URL, `/collections/NAME/v1`, with its key.
+    for router in (search.router, documents.router, chat.router):
         app.include_router(router, prefix=scoped, dependencies=[Depends(collection_read)], responses=key_errors)
     app.include_router(documents.writes, prefix=scoped, dependencies=[Depends(collection_write)], responses=key_errors)
 

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+from openai import AuthenticationError, OpenAI
 
 from rag import Engine, NewDocument, Settings
 from rag.cli import main as rag
@@ -111,6 +112,15 @@ def test_http_collections_isolate_documents_and_keys(tmp_path, seed_index):
             assert passage["line_start"] == 1 and passage["text"] == PENGUINS
             r = server.call("/collections/b/ask", {"question": "How do red foxes hunt voles?"}, headers=admin)
             assert r.status == 200 and r.body["citations"][0]["title"] == "Foxes", r.body
+        # An OpenAI chat front end reaches a collection by its base URL, with the collection's key.
+        chat = OpenAI(base_url=f"{server.url}/collections/b/v1", api_key=made["b"]["Authorization"][7:], max_retries=0)
+        reply = chat.chat.completions.create(model="grounded-rag", messages=[{"role": "user", "content": "How do red foxes hunt voles?"}])
+        cited = reply.model_extra["citations"] if reply.model_extra else []
+        assert [c["title"] for c in cited] == ["Foxes"] and "[1]" in (reply.choices[0].message.content or "")
+        assert [m.id for m in chat.models.list().data] == ["grounded-rag"]
+        outsider = OpenAI(base_url=f"{server.url}/collections/b/v1", api_key=made["a"]["Authorization"][7:], max_retries=0)
+        with pytest.raises(AuthenticationError):
+            outsider.chat.completions.create(model="grounded-rag", messages=[{"role": "user", "content": "foxes"}])
         r = server.call("/collections/a/search", {"query": "penguins", "filters": {"title": "Penguins"}}, headers=made["a"])
         assert r.status == 200 and len(r.body["results"]) == 1
         # The default collection (the old routes) does not see either.
