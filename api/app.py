@@ -43,6 +43,7 @@ def _start_engine(app: FastAPI, settings: Settings) -> None:
                 log.info("empty index: indexed the bundled corpus %s: %s", settings.corpus_dir, json.dumps(report.to_dict()))
         engine.clean_up()
         engine.warm_rescorer()
+        engine.warm_late()
         engine.embed_queries(["warm up"])
         _serving(engine, app.state.metrics)
         app.state.engine = engine

@@ -29,7 +29,13 @@ evidence evaluation:
   fitted on the corpus's own sentences and chunks (no question is used), turns the MiniLM query vector into an
   approximate mpnet one, scored against real mpnet vectors of the chunks (and, maxsim, of their sentences).
 
-    python bench/levers_round2.py prf|rm3|bm25|sentences|mpnet|decompose|neighbours|windows|citations|mapped [--index-dir index]
+- ``adjacent``: a chunk's fused score raised by beta x the better fused score of its two neighbours in the
+  document (evidence of a two-part question often runs over a chunk boundary);
+- ``tokens``: late interaction without a trained late-interaction model: the fast model's contextual token
+  vectors of the query and of each of the first stage's top 30 chunks, sum over query tokens of the best
+  chunk token (ColBERT's maxsim), fused as a third list.
+
+    python bench/levers_round2.py prf|rm3|bm25|sentences|mpnet|decompose|neighbours|windows|citations|mapped|adjacent|tokens [--index-dir index]
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag import Engine, Settings  # noqa: E402
-from rag.evaluation import eval_evidence  # noqa: E402
+from rag.evaluation import eval_beir, eval_evidence  # noqa: E402
 from rag.fusion import zscore_fusion  # noqa: E402
 from rag.ingest import embed_text  # noqa: E402
 from rag.retrieval import _Cand  # noqa: E402
@@ -57,7 +63,13 @@ from rag.sentences import sentence_spans  # noqa: E402
 FILES = (ROOT / "examples/eval/seed_qa_paraphrase_dev.jsonl", ROOT / "examples/eval/seed_qa_dev.jsonl")
 
 
+BEIR: tuple[Path, str] | None = None  # --beir FOLDER --split S: score on that instead of the seed files
+
+
 def score(engine: Engine) -> str:
+    if BEIR:
+        m = eval_beir(engine, BEIR[0], BEIR[1], ["hybrid"]).modes["hybrid"]
+        return f"{BEIR[0].name} {BEIR[1]}: nDCG@10 {m['ndcg@10']:.4f} R@10 {m['recall@10']:.4f}"
     out = []
     for f in FILES:
         m = eval_evidence(engine, f, ["hybrid"]).modes["hybrid"]
@@ -413,11 +425,154 @@ def lever_mapped(engine: Engine) -> None:
         engine.retriever.search_many = orig
 
 
+def lever_adjacent(engine: Engine) -> None:
+    sql = "SELECT id, doc_id, ordinal FROM chunks ORDER BY doc_id, ordinal"
+    rows = engine.store.catalog.conn().execute(sql).fetchall()
+    neighbours: dict[int, list[int]] = {}
+    for (a, da, _), (b, db, _) in zip(rows, rows[1:]):
+        if da == db:
+            neighbours.setdefault(a, []).append(b)
+            neighbours.setdefault(b, []).append(a)
+    r = engine.retriever
+    orig = r.search_many
+
+    def make(beta: float):
+        def many(queries, top_k=5, mode="hybrid", allowed_docs=None, with_highlights=True, vectors=None, lexical_lists=None):
+            q = engine.embed_queries(queries)
+            depth, out = r._depth(top_k), []
+            for text, dense in zip(queries, r._dense(q, depth, None)):
+                fused = dict(zscore_fusion([dense, r._lexical(text, depth, None)], [0.6, 0.4], depth * 4))
+                floor = min(fused.values()) if fused else 0.0
+                boosted = {
+                    rid: s + beta * max((fused.get(n, floor) - floor for n in neighbours.get(rid, [])), default=0.0) for rid, s in fused.items()
+                }
+                ranked = sorted(boosted.items(), key=lambda t: -t[1])
+                out.append(r._hits(text, [_Cand(rid, float(s)) for rid, s in ranked], top_k, with_highlights))
+            return out
+
+        return many
+
+    for beta in (0.0, 0.1, 0.2, 0.3, 0.5):
+        r.search_many = make(beta)
+        print(f"adjacent beta {beta} | {score(engine)}", flush=True)
+    r.search_many = orig
+
+
+def lever_tokens(engine: Engine) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from rag.embedding import resolve_model_path
+
+    model = SentenceTransformer(resolve_model_path(engine.embedder.model_name), device="cpu")  # the fast model, in torch
+    texts = {rid: embed_text(t, x, True) for rid, x, t in chunk_rows(engine)}
+    tok: dict[int, np.ndarray] = {}  # filled lazily: only candidates are ever encoded
+
+    def unit_tokens(batch: list[str]) -> list[np.ndarray]:
+        out = model.encode(batch, output_value="token_embeddings", batch_size=32)
+        return [(v / v.norm(dim=1, keepdim=True)).numpy().astype("float32") for v in out]
+
+    def third(text: str, qv: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        qt = unit_tokens([text])[0][1:-1]  # no [CLS]/[SEP]
+        r = engine.retriever
+        pool = [c.rowid for c in r._combine(r._dense(qv[None, :], depth, None)[0], r._lexical(text, depth, None), "hybrid", 30)]
+        todo = [rid for rid in pool if rid not in tok]
+        tok.update(zip(todo, unit_tokens([texts[rid] for rid in todo]) if todo else []))
+        return sorted(((rid, float((qt @ tok[rid].T).max(1).mean())) for rid in pool), key=lambda t: -t[1])
+
+    orig = engine.retriever.search_many
+    for wts in ((0.6, 0.4, 0.0), (0.4, 0.3, 0.3), (0.3, 0.3, 0.4), (0.2, 0.2, 0.6)):
+        engine.retriever.search_many = fused_search(engine, third, wts)
+        print(f"tokens minilm {wts[0]} bm25 {wts[1]} maxsim {wts[2]} | {score(engine)}", flush=True)
+    engine.retriever.search_many = orig
+
+
+_PUNCT = re.compile(r"^\W+$")
+
+
+def lever_tokens_compress(engine: Engine) -> None:
+    """How much of the token-vector gain survives smaller storage (0.2 / 0.2 / 0.6 and 0.3 / 0.3 / 0.4)."""
+    from sentence_transformers import SentenceTransformer
+
+    from rag.embedding import resolve_model_path
+
+    model = SentenceTransformer(resolve_model_path(engine.embedder.model_name), device="cpu")
+    rows = chunk_rows(engine)
+    ids = [rid for rid, _, _ in rows]
+    texts = [embed_text(t, x, True) for _, x, t in rows]
+    raw = [v.numpy() for v in model.encode(texts, output_value="token_embeddings", batch_size=32)]
+    pieces = [model.tokenizer.convert_ids_to_tokens(model.tokenizer(t, truncation=True, max_length=model.max_seq_length)["input_ids"]) for t in texts]
+    unit = [v / np.linalg.norm(v, axis=1, keepdims=True) for v in raw]
+    stack = np.vstack(unit)
+    mean = stack.mean(0)
+    _, _, vt = np.linalg.svd(stack - mean, full_matrices=False)
+
+    def int8(v: np.ndarray) -> np.ndarray:
+        return np.round(v * 127).astype("int8").astype("float32") / 127
+
+    def pca(k: int):
+        def f(v: np.ndarray) -> np.ndarray:
+            p = (v - mean) @ vt[:k].T
+            return p / np.linalg.norm(p, axis=1, keepdims=True)
+
+        return f
+
+    variants: dict[str, Callable[[np.ndarray, list[str]], np.ndarray]] = {
+        "float32": lambda v, p: v,
+        "float16": lambda v, p: v.astype("float16").astype("float32"),
+        "int8": lambda v, p: int8(v),
+        "int8, no punctuation or [CLS]/[SEP]": lambda v, p: int8(
+            v[[i for i, w in enumerate(p) if not _PUNCT.match(w) and w not in ("[CLS]", "[SEP]")]]
+        ),
+        "pca 128": lambda v, p: pca(128)(v),
+        "pca 64": lambda v, p: pca(64)(v),
+    }
+    for name, f in variants.items():
+        proj = pca(128) if name == "pca 128" else pca(64) if name == "pca 64" else None
+        tok = {rid: f(v, p) for rid, v, p in zip(ids, unit, pieces)}
+        print(f"{name}: {sum(len(v) for v in tok.values())} token vectors")
+
+        def third(text: str, qv: np.ndarray, depth: int, tok=tok, proj=proj) -> list[tuple[int, float]]:
+            qt = model.encode([text], output_value="token_embeddings")[0].numpy()[1:-1]
+            qt /= np.linalg.norm(qt, axis=1, keepdims=True)
+            if proj is not None:
+                qt = proj(qt)
+            r = engine.retriever
+            pool = [c.rowid for c in r._combine(r._dense(qv[None, :], depth, None)[0], r._lexical(text, depth, None), "hybrid", 30)]
+            return sorted(((rid, float((qt @ tok[rid].T).max(1).mean())) for rid in pool), key=lambda t: -t[1])
+
+        orig = engine.retriever.search_many
+        for wts in ((0.3, 0.3, 0.4), (0.2, 0.2, 0.6)):
+            engine.retriever.search_many = fused_search(engine, third, wts)
+            print(f"  {name} minilm {wts[0]} bm25 {wts[1]} maxsim {wts[2]} | {score(engine)}", flush=True)
+        engine.retriever.search_many = orig
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("lever", choices=["prf", "rm3", "bm25", "sentences", "mpnet", "decompose", "neighbours", "windows", "citations", "mapped"])
+    ap.add_argument(
+        "lever",
+        choices=[
+            "prf",
+            "rm3",
+            "bm25",
+            "sentences",
+            "mpnet",
+            "decompose",
+            "neighbours",
+            "windows",
+            "citations",
+            "mapped",
+            "adjacent",
+            "tokens",
+            "tokens-compress",
+        ],
+    )
     ap.add_argument("--index-dir", default=str(ROOT / "index"))
+    ap.add_argument("--beir", type=Path, help="score on this BEIR folder (an index of it in --index-dir) instead of the seed files")
+    ap.add_argument("--split", default="train")
     args = ap.parse_args()
+    global BEIR
+    BEIR = (args.beir, args.split) if args.beir else None
     engine = Engine(Settings(index_dir=Path(args.index_dir)))
     print(f"baseline | {score(engine)}")
     levers = {
@@ -431,6 +586,9 @@ def main() -> None:
         "windows": lever_windows,
         "citations": lever_citations,
         "mapped": lever_mapped,
+        "adjacent": lever_adjacent,
+        "tokens": lever_tokens,
+        "tokens-compress": lever_tokens_compress,
     }
     levers[args.lever](engine)
 

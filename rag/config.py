@@ -26,6 +26,8 @@ DENSE_WEIGHT = 0.6
 LEXICAL_WEIGHT = 0.4
 MAX_QUERY_CHARS = 2000
 RESCORE_WEIGHTS = (0.2, 0.3, 0.2, 0.3)  # chosen on seed_qa_paraphrase_dev (bench/levers_round2.py)
+LATE_WEIGHTS = (0.2, 0.2, 0.6)  # dense, BM25, token maxsim: paraphrase dev and SciFact train together (docs/EVALUATION.md)
+LATE_DEPTH = 30
 
 
 def bundled_corpus() -> Path:
@@ -68,6 +70,14 @@ class Settings(BaseSettings):
         default=BM25_IDF, description="BM25's idf: smoothed ln(1 + (N-n+.5)/(n+.5)), as Lucene and Qdrant; or fts5, SQLite's own."
     )
     candidates: int = Field(default=CANDIDATES, ge=1, description="Per-retriever depth before fusion.")
+    # Late interaction: token-level maxsim of the first stage's best candidates (docs/EVALUATION.md, round 2)
+    late_interaction: bool = Field(
+        default=True, description="Re-score hybrid candidates by token-level maxsim with the fast model's token vectors (kept int8 in the index)."
+    )
+    late_depth: int = Field(default=LATE_DEPTH, ge=1, description="First-stage hybrid candidates that late interaction re-scores.")
+    late_weights: tuple[float, float, float] = Field(
+        default=LATE_WEIGHTS, description="Fusion weights with late interaction: dense, BM25, token maxsim."
+    )
     # Re-scoring with a stronger model (an option: ~5x the query cost; docs/EVALUATION.md, round 2)
     rescore_model: str | None = Field(default=None, description="A stronger sentence-transformers model that re-scores hybrid candidates.")
     rescore_depth: int = Field(default=50, ge=1, description="First-stage hybrid candidates the stronger model re-scores.")

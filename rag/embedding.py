@@ -46,6 +46,12 @@ class _TorchEncoder:
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=progress, convert_to_numpy=True)
 
+    def encode_tokens(self, texts: list[str], batch_size: int = 64) -> list[tuple[list[str], np.ndarray]]:
+        tok = self.model.tokenizer
+        ids = tok(texts, truncation=True, max_length=self.max_seq_length, verbose=False)["input_ids"]
+        vecs = self.model.encode(texts, batch_size=batch_size, output_value="token_embeddings", convert_to_numpy=False)
+        return [(tok.convert_ids_to_tokens(i), v.float().cpu().numpy()) for i, v in zip(ids, vecs)]
+
 
 class Embedder:
     """Loads the model lazily, once; encodes L2-normalized float32 vectors."""
@@ -147,6 +153,10 @@ class Embedder:
             return np.zeros((0, self.dim), dtype="float32")
         vecs = self.impl.encode(texts, self.batch_size, progress)
         return np.ascontiguousarray(vecs, dtype="float32")
+
+    def encode_tokens(self, texts: list[str]) -> list[tuple[list[str], np.ndarray]]:
+        """Each text's word pieces and their contextual vectors before pooling (for late interaction)."""
+        return self.impl.encode_tokens(texts, self.batch_size) if texts else []
 
 
 def _safe(name: str) -> str:

@@ -24,6 +24,7 @@ from .errors import BadInputError, ConflictError, TimedOutError
 from .filters import Filters, check_fields, known_fields, parse_filters
 from .generate import Event, Generator, Policy, extractive_events
 from .ingest import Prepared, doc_id_for, prepare, sha256_bytes
+from .late import LateScorer
 from .llm import LLM, LLMError, Message, Sampling
 from .loaders import Extracted, LoadError, load_bytes
 from .locking import IndexLock
@@ -78,7 +79,8 @@ class Engine:
             raise BadInputError("RAG_BM25_IDF=fts5 needs the faiss store: the Qdrant store's BM25 always uses Qdrant's (smoothed) idf")
         self.store = open_store(s.index_dir, spec, s.store, s.qdrant_url, s.qdrant_api_key)
         self.rescorer = self._make_rescorer()
-        self.retriever = Retriever(self.store, self.embed_queries, RetrievalParams.from_settings(s), self.rescorer)
+        self.late = LateScorer(self.embedder, self.store, s.embed_title) if s.late_interaction else None
+        self.retriever = Retriever(self.store, self.embed_queries, RetrievalParams.from_settings(s), self.rescorer, self.late)
         self._write_lock = IndexLock(self.store.dir / "write.lock")
         self._batcher: MicroBatcher | None = None
         self._docs_cache: tuple[int, list[dict[str, Any]], set[str]] | None = None
@@ -158,14 +160,21 @@ class Engine:
         with self._write_lock:
             report = self._sync(paths, progress, pipeline)
         self.warm_rescorer(progress)
-        if self.rescorer is not None:
-            with self._write_lock:  # short: hashing the chunks' texts; the slow warm-up ran outside
-                self.rescorer.prune()
+        self.warm_late(progress)
+        for second_stage in (self.rescorer, self.late):
+            if second_stage is not None:
+                with self._write_lock:  # short: hashing the chunks' texts; the slow warm-up ran outside
+                    second_stage.prune()
         return report
 
     def warm_rescorer(self, progress: bool = False) -> int:
         """With ``RAG_RESCORE_MODEL``: cache the stronger model's vectors of every chunk (0 without it)."""
         return self.rescorer.warm(progress) if self.rescorer is not None else 0
+
+    def warm_late(self, progress: bool = False) -> int:
+        """With late interaction: store the token vectors of every chunk that lacks them (an index built
+        before it, a write that died before them); returns how many chunk texts were encoded."""
+        return self.late.warm(progress) if self.late is not None else 0
 
     def index_if_empty(self, paths: Iterable[Path | str], progress: bool = False) -> SyncReport | None:
         """Index ``paths`` on first start: if nothing was ever written to the index (an index emptied
@@ -357,6 +366,8 @@ class Engine:
         if rest:
             new_vectors.update(zip(rest, self.embedder.encode([flat[k] for k in rest], progress=progress)))
         writes = [DocumentWrite(p.document, p.chunks, ks) for p, ks in zip(prepared, keys)]
+        if self.late is not None:  # before the chunks become visible: a search never computes them for a fresh write
+            self.late.fill(list(flat.values()), progress)
         self.store.apply(removed, writes, new_vectors)
         return len(missing)
 
@@ -394,8 +405,8 @@ class Engine:
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()  # matching or BM25 failed before the await: the model skips this query
-        # A remote store's round trip, or the stronger model's tens of ms, must not hold up the event loop.
-        if not self.store.in_memory or (self.rescorer is not None and mode == "hybrid"):
+        # A remote store's round trip, or a second stage's model call, must not hold up the event loop.
+        if not self.store.in_memory or ((self.rescorer is not None or self.late is not None) and mode == "hybrid"):
             search = functools.partial(self.retriever.search, query, top_k, mode, allowed, highlights, vector, lexical)
             hits = await asyncio.get_running_loop().run_in_executor(None, search)
         else:

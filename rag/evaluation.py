@@ -127,6 +127,7 @@ def ensure_indexed(engine: Engine, docs: list[NewDocument], progress: bool) -> i
     todo = [d for d in docs if d.doc_id is None or have.get(d.doc_id) != sha256_bytes(d.text.replace("\r\n", "\n").encode())]
     if todo:
         engine.add_documents(todo, progress=progress)
+    engine.warm_late(progress)  # an index built before late interaction: its token vectors, once
     return len(todo)
 
 

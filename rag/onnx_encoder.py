@@ -59,8 +59,26 @@ class OnnxEncoder:
             out[idx] = vecs
         return out if out is not None else np.zeros((0, 0), dtype="float32")
 
+    def encode_tokens(self, texts: list[str], batch_size: int = 64) -> list[tuple[list[str], np.ndarray]]:
+        """Each text's word pieces and their contextual vectors (the model's output before pooling)."""
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out: list[tuple[list[str], np.ndarray]] = [([], np.zeros((0, 0), dtype="float32"))] * len(texts)
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            encs = self.tokenizer.encode_batch([texts[i] for i in idx])
+            hidden, _ = self._hidden(encs)
+            for j, (i, e) in enumerate(zip(idx, encs)):
+                out[i] = (list(e.tokens), hidden[j, : len(e.ids)].astype("float32"))
+        return out
+
     def _batch(self, texts: list[str]) -> np.ndarray:
-        encs = self.tokenizer.encode_batch(texts)
+        hidden, mask = self._hidden(self.tokenizer.encode_batch(texts))
+        m = mask[..., None].astype("float32")
+        pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        return (pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)).astype("float32")
+
+    def _hidden(self, encs) -> tuple[np.ndarray, np.ndarray]:
+        """The model's last hidden states of a batch of encodings, and its attention mask."""
         length = max(len(e.ids) for e in encs)
         ids = np.zeros((len(encs), length), dtype="int64")
         mask = np.zeros((len(encs), length), dtype="int64")
@@ -70,10 +88,7 @@ class OnnxEncoder:
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = self.session.run([self._output], feeds)[0]
-        m = mask[..., None].astype("float32")
-        pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
-        return (pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)).astype("float32")
+        return self.session.run([self._output], feeds)[0], mask
 
 
 def _read_json(path: Path) -> dict:

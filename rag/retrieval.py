@@ -8,7 +8,19 @@ from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 
-from .config import BM25_IDF, BM25_WEIGHTS, CANDIDATES, DENSE_WEIGHT, FUSION, LEXICAL_WEIGHT, RESCORE_WEIGHTS, RRF_K, Settings
+from .config import (
+    BM25_IDF,
+    BM25_WEIGHTS,
+    CANDIDATES,
+    DENSE_WEIGHT,
+    FUSION,
+    LATE_DEPTH,
+    LATE_WEIGHTS,
+    LEXICAL_WEIGHT,
+    RESCORE_WEIGHTS,
+    RRF_K,
+    Settings,
+)
 from .errors import BadInputError
 from .fusion import rrf, zscore_fusion
 from .highlight import highlights
@@ -18,6 +30,7 @@ from .store import Store
 from .tokens import count_tokens
 
 if TYPE_CHECKING:
+    from .late import LateScorer
     from .rescore import Rescorer
 
 Mode = Literal["dense", "lexical", "hybrid"]
@@ -44,6 +57,8 @@ class RetrievalParams:
     redundancy: Literal["merge", "drop", "none"] = "merge"  # what to do with overlapping neighbours
     rescore_depth: int = 50
     rescore_weights: tuple[float, float, float, float] = RESCORE_WEIGHTS
+    late_depth: int = LATE_DEPTH
+    late_weights: tuple[float, float, float] = LATE_WEIGHTS
 
     @classmethod
     def from_settings(cls, s: Settings) -> RetrievalParams:
@@ -56,6 +71,8 @@ class RetrievalParams:
             bm25_idf=s.bm25_idf,
             rescore_depth=s.rescore_depth,
             rescore_weights=s.rescore_weights,
+            late_depth=s.late_depth,
+            late_weights=s.late_weights,
         )
 
 
@@ -77,11 +94,19 @@ def _candidates(order, dense, lexical) -> list[_Cand]:
 class Retriever:
     """Ranks chunks for a query; ``embed`` turns query texts into unit vectors."""
 
-    def __init__(self, store: Store, embed: Callable[[list[str]], np.ndarray], params: RetrievalParams, rescorer: Rescorer | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embed: Callable[[list[str]], np.ndarray],
+        params: RetrievalParams,
+        rescorer: Rescorer | None = None,
+        late: LateScorer | None = None,
+    ) -> None:
         self.store = store
         self.embed = embed
         self.params = params
         self.rescorer = rescorer
+        self.late = late
 
     def search(
         self,
@@ -147,6 +172,8 @@ class Retriever:
             # More than top_k: merging neighbours and concurrent deletes can drop some.
             if self.rescorer is not None and mode == "hybrid":
                 cands = self._rescore(q, dense, lexical, top_k * 4)
+            elif self.late is not None and mode == "hybrid":
+                cands = self._late(q, dense, lexical, top_k * 4)
             else:
                 cands = self._combine(dense, lexical, mode, top_k * 4)
             results.append(self._hits(q, cands, top_k, with_highlights))
@@ -192,6 +219,14 @@ class Retriever:
         first = [c.rowid for c in self._combine(dense, lexical, "hybrid", p.rescore_depth)]
         whole, sentence = self.rescorer.score(query, first)
         order = zscore_fusion([dense, lexical, whole, sentence], list(p.rescore_weights), limit)
+        return _candidates(cast(list[tuple[int, float]], order), dense, lexical)
+
+    def _late(self, query: str, dense, lexical, limit: int) -> list[_Cand]:
+        """The first stage's best ``late_depth`` candidates, fused again with their token-level maxsim."""
+        assert self.late is not None
+        p = self.params
+        first = [c.rowid for c in self._combine(dense, lexical, "hybrid", p.late_depth)]
+        order = zscore_fusion([dense, lexical, self.late.score(query, first)], list(p.late_weights), limit)
         return _candidates(cast(list[tuple[int, float]], order), dense, lexical)
 
     def _hits(self, query: str, cands: list[_Cand], top_k: int, with_highlights: bool) -> list[Hit]:

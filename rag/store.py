@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import embedding_cache, lexical, manifest
+from . import embedding_cache, lexical, manifest, token_cache
 from .catalog import DB_NAME, Catalog, DocumentWrite
 from .errors import BadInputError
 from .lexical import IDF
@@ -50,7 +50,7 @@ class Store:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             manifest.check(self.dir, spec)
-            self.catalog = Catalog(self.dir / DB_NAME, [embedding_cache.SCHEMA, lexical.FTS_SCHEMA])
+            self.catalog = Catalog(self.dir / DB_NAME, [embedding_cache.SCHEMA, lexical.FTS_SCHEMA, token_cache.SCHEMA])
         except (OSError, sqlite3.Error) as e:
             raise BadInputError(f"cannot open the index in {self.dir}: {e}") from e
         state = self._state()

@@ -24,6 +24,11 @@ def test_onnx_matches_pytorch(embedder, torch_embedder):
     assert embedder.max_seq_length == torch_embedder.max_seq_length == 256
     for t in TEXTS:
         assert embedder.count_model_tokens(t) == torch_embedder.count_model_tokens(t)
+    # Token vectors (late interaction): the same word pieces, the same contextual vectors.
+    for (pa, va), (pb, vb) in zip(embedder.encode_tokens(TEXTS), torch_embedder.encode_tokens(TEXTS)):
+        assert pa == pb and va.shape == vb.shape == (len(pa), 384)
+        ua, ub = (v / np.linalg.norm(v, axis=1, keepdims=True) for v in (va, vb))
+        assert (ua * ub).sum(axis=1).min() > 0.999
 
 
 def test_embed_key_depends_on_model_and_text():

@@ -1,0 +1,110 @@
+"""Late interaction (ColBERT's maxsim) with the fast model's own token vectors: each first-stage
+candidate gets the mean, over the query's word pieces, of the best cosine with any of the chunk's word
+pieces, fused as a third list beside dense and BM25. It matches a question's words to a passage's other
+words in context ("choppers" to "helicopters") where one pooled vector per chunk blurs them. No other
+model is needed; the chunks' token matrices are computed by ``rag index`` (``warm``) and kept, int8, in
+the catalog; what they miss (a fresh upload) is computed at query time and kept in memory, never
+written from the read path."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import token_cache
+from .embedding import Embedder, embed_key
+from .ingest import embed_text
+from .store import Store
+
+log = logging.getLogger(__name__)
+MEMORY = 500  # query-time token matrices kept per process (up to 0.25 MB each)
+Scored = list[tuple[int, float]]
+_SPECIAL = frozenset(["[CLS]", "[SEP]", "[PAD]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>"])
+_PUNCTUATION = re.compile(r"^(?:##|Ġ|▁)?[^\w]*$")
+
+
+def content_rows(pieces: list[str], vectors: np.ndarray) -> np.ndarray:
+    """Unit vectors of the word pieces that carry content: special tokens and bare punctuation dropped
+    (they match everything alike; dropping them kept or improved every dev figure)."""
+    keep = [i for i, p in enumerate(pieces) if p not in _SPECIAL and not _PUNCTUATION.match(p)]
+    rows = vectors[keep] if keep else vectors[:0]
+    return (rows / np.clip(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12, None)).astype("float32")
+
+
+def maxsim(query: np.ndarray, doc: np.ndarray) -> float:
+    """Mean over query rows of the best cosine with any doc row (0 when either is empty)."""
+    if not len(query) or not len(doc):
+        return 0.0
+    return float((query @ doc.T).max(axis=1).mean())
+
+
+class LateScorer:
+    """Token-level maxsim of candidates under ``embedder``'s (the fast) model."""
+
+    def __init__(self, embedder: Embedder, store: Store, embed_title: bool = True) -> None:
+        self.embedder = embedder
+        self.store = store
+        self.embed_title = embed_title
+        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _key(self, text: str) -> str:
+        return embed_key(self.embedder.model_name + "#tokens", text)
+
+    def tokens(self, texts: list[str]) -> list[np.ndarray]:
+        """Content token vectors of each text, computed now."""
+        return [content_rows(p, v) for p, v in self.embedder.encode_tokens(texts)]
+
+    def matrices(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Token matrices by text: from the catalog, from this process's memory, or computed now (and remembered)."""
+        keys = [self._key(t) for t in texts]
+        found = token_cache.get(self.store.catalog.conn(), keys)
+        with self._lock:
+            found.update({k: self._memory[k] for k in keys if k not in found and k in self._memory})
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found))
+        if missing:
+            new = dict(zip((self._key(t) for t in missing), self.tokens(missing)))
+            found.update(new)
+            with self._lock:
+                self._memory.update(new)
+                while len(self._memory) > MEMORY:
+                    self._memory.popitem(last=False)
+        return {t: found[k] for t, k in zip(texts, keys)}
+
+    def score(self, query: str, rowids: list[int]) -> Scored:
+        """Maxsim of each candidate chunk with the query, best first."""
+        rows = self.store.chunks_by_rowid(rowids)
+        texts = {rid: embed_text(title, chunk.text, self.embed_title) for rid, (chunk, title, _) in rows.items()}
+        mats = self.matrices(list(texts.values()))
+        q = self.tokens([query])[0]
+        return sorted(((rid, maxsim(q, mats[t])) for rid, t in texts.items()), key=lambda x: -x[1])
+
+    def _all_texts(self) -> list[str]:
+        return list(dict.fromkeys(embed_text(title, chunk.text, self.embed_title) for chunk, title, _ in self.store.all_chunks()))
+
+    def prune(self) -> int:
+        """Drop token matrices of texts no chunk holds any more; returns how many. Call it with the
+        index's write lock held, so no writer's fresh matrices are in flight."""
+        conn = self.store.catalog.conn()
+        with conn:
+            return token_cache.keep_only(conn, [self._key(t) for t in self._all_texts()])
+
+    def warm(self, progress: bool = False) -> int:
+        """Compute and store the token matrices every chunk needs; returns how many texts were encoded."""
+        return self.fill(self._all_texts(), progress)
+
+    def fill(self, texts: list[str], progress: bool = False, batch: int = 128) -> int:
+        """Compute and store the token matrices of those ``texts`` (chunks as embedded) not stored yet."""
+        conn = self.store.catalog.conn()
+        have = token_cache.known(conn, [self._key(t) for t in texts])
+        todo = [t for t in texts if self._key(t) not in have]
+        for i in tqdm(range(0, len(todo), batch), disable=not progress, desc="token vectors", unit="batch"):
+            part = todo[i : i + batch]
+            with conn:  # one short transaction per batch: a killed run keeps what it stored
+                token_cache.put(conn, dict(zip((self._key(t) for t in part), self.tokens(part))))
+        return len(todo)

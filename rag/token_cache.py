@@ -1,0 +1,58 @@
+"""Token vectors of chunks (late interaction) kept by key in the catalog's SQLite file, quantized to
+int8: a unit vector's components lie in [-1, 1], so 127 steps keep maxsim scores to about 1e-3 and the
+ranking of the dev sets unchanged (docs/EVALUATION.md), at a quarter of float32's size."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+SCHEMA = "CREATE TABLE IF NOT EXISTS token_vectors(key TEXT PRIMARY KEY, dim INTEGER, vectors BLOB);"
+_BATCH = 500  # SQLite's bound-parameter limit is 999 on old builds
+
+
+def quantize(vectors: np.ndarray) -> bytes:
+    """Unit token vectors (n, dim) as int8 bytes."""
+    return np.clip(np.round(np.asarray(vectors, dtype="float32") * 127), -127, 127).astype("int8").tobytes()
+
+
+def dequantize(blob: bytes, dim: int) -> np.ndarray:
+    """The (n, dim) float32 matrix ``quantize`` stored."""
+    return np.frombuffer(blob, dtype="int8").reshape(-1, dim).astype("float32") / 127
+
+
+def get(conn: sqlite3.Connection, keys: list[str]) -> dict[str, np.ndarray]:
+    """Stored token matrices for those keys that are known."""
+    out: dict[str, np.ndarray] = {}
+    uniq = list(dict.fromkeys(keys))
+    for i in range(0, len(uniq), _BATCH):
+        part = uniq[i : i + _BATCH]
+        q = f"SELECT key, dim, vectors FROM token_vectors WHERE key IN ({','.join('?' * len(part))})"
+        out.update({k: dequantize(v, d) for k, d, v in conn.execute(q, part)})
+    return out
+
+
+def known(conn: sqlite3.Connection, keys: list[str]) -> set[str]:
+    """Those of ``keys`` that are stored (without reading their vectors)."""
+    out: set[str] = set()
+    uniq = list(dict.fromkeys(keys))
+    for i in range(0, len(uniq), _BATCH):
+        part = uniq[i : i + _BATCH]
+        out.update(k for (k,) in conn.execute(f"SELECT key FROM token_vectors WHERE key IN ({','.join('?' * len(part))})", part))
+    return out
+
+
+def put(conn: sqlite3.Connection, matrices: dict[str, np.ndarray]) -> None:
+    conn.executemany("INSERT OR REPLACE INTO token_vectors VALUES (?, ?, ?)", [(k, int(m.shape[1]), quantize(m)) for k, m in matrices.items()])
+
+
+def keep_only(conn: sqlite3.Connection, keep: list[str]) -> int:
+    """Forget every token matrix whose key is not in ``keep``; returns how many went. Run under the
+    index's write lock."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS keep_token_keys(key TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM keep_token_keys")
+    conn.executemany("INSERT OR IGNORE INTO keep_token_keys VALUES (?)", [(k,) for k in keep])
+    gone = conn.execute("DELETE FROM token_vectors WHERE key NOT IN (SELECT key FROM keep_token_keys)").rowcount
+    conn.execute("DELETE FROM keep_token_keys")
+    return gone
