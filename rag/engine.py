@@ -97,10 +97,16 @@ class Engine:
         return Rescorer(strong, self.store, s.embed_title)
 
     # -- embedding
+    def _encode_queries(self, queries: list[str]) -> np.ndarray:
+        """One model pass per batch of queries (with late interaction it also yields their token rows)."""
+        if self.late is None:
+            return self.embedder.encode(queries)
+        return self.late.remember_queries(queries, self.embedder.encode_tokens(queries))
+
     def embed_queries(self, queries: list[str]) -> np.ndarray:
         """Query vectors; through the micro-batcher when the server enabled it (bounded wait)."""
         if not self._batcher:
-            return self.embedder.encode(queries)
+            return self._encode_queries(queries)
         fut = self._batcher.submit(queries)
         try:
             return fut.result(timeout=self.settings.request_timeout_s)
@@ -113,7 +119,7 @@ class Engine:
         Cancelling the returned future withdraws the texts before the model reaches them."""
         if self._batcher:
             return asyncio.wrap_future(self._batcher.submit(queries))
-        return asyncio.get_running_loop().run_in_executor(None, self.embedder.encode, queries)
+        return asyncio.get_running_loop().run_in_executor(None, self._encode_queries, queries)
 
     async def _await_embedding(self, pending: asyncio.Future) -> np.ndarray:
         """The vectors, or TimedOutError after ``request_timeout_s`` (the queued texts are withdrawn).
@@ -138,7 +144,7 @@ class Engine:
 
     def enable_batching(self, max_batch: int = 64, max_wait_ms: float = 0.0) -> None:
         """Let concurrent queries share model calls (the server turns this on)."""
-        self._batcher = MicroBatcher(self.embedder.encode, max_batch, max_wait_ms, self.settings.max_pending_texts)
+        self._batcher = MicroBatcher(self._encode_queries, max_batch, max_wait_ms, self.settings.max_pending_texts)
 
     def health(self) -> str | None:
         """Why this engine cannot serve searches now (None when it can)."""

@@ -23,6 +23,7 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 MEMORY = 500  # query-time token matrices kept per process (up to 0.25 MB each)
+QUERY_MEMORY = 1024  # token rows of recent queries, between their embedding and their scoring
 Scored = list[tuple[int, float]]
 _SPECIAL = frozenset(["[CLS]", "[SEP]", "[PAD]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>"])
 _PUNCTUATION = re.compile(r"^(?:##|Ġ|▁)?[^\w]*$")
@@ -38,9 +39,27 @@ def content_rows(pieces: list[str], vectors: np.ndarray) -> np.ndarray:
 
 def maxsim(query: np.ndarray, doc: np.ndarray) -> float:
     """Mean over query rows of the best cosine with any doc row (0 when either is empty)."""
-    if not len(query) or not len(doc):
-        return 0.0
-    return float((query @ doc.T).max(axis=1).mean())
+    return maxsim_many(query, [doc])[0]
+
+
+def maxsim_many(query: np.ndarray, docs: list[np.ndarray]) -> list[float]:
+    """``maxsim`` of the query with each doc, in one matrix product (many small ones cost more)."""
+    out = [0.0] * len(docs)
+    full = [i for i, d in enumerate(docs) if len(d)]
+    if not len(query) or not full:
+        return out
+    sims = query @ np.concatenate([docs[i] for i in full]).T
+    starts = np.cumsum([0] + [len(docs[i]) for i in full[:-1]])
+    for i, s in zip(full, np.maximum.reduceat(sims, starts, axis=1).mean(axis=0).tolist()):
+        out[i] = s
+    return out
+
+
+def pooled(vectors: np.ndarray) -> np.ndarray:
+    """The sentence vector of a text from all its token vectors: mean pooling, then unit length (what
+    the model's own pooling computes, so one model pass serves both the dense search and maxsim)."""
+    v = vectors.mean(axis=0)
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype("float32")
 
 
 class LateScorer:
@@ -51,6 +70,7 @@ class LateScorer:
         self.store = store
         self.embed_title = embed_title
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()  # token rows of recent queries
         self._lock = threading.Lock()
 
     def _key(self, text: str) -> str:
@@ -59,6 +79,25 @@ class LateScorer:
     def tokens(self, texts: list[str]) -> list[np.ndarray]:
         """Content token vectors of each text, computed now."""
         return [content_rows(p, v) for p, v in self.embedder.encode_tokens(texts)]
+
+    def remember_queries(self, texts: list[str], pairs: list[tuple[list[str], np.ndarray]]) -> np.ndarray:
+        """Query vectors for the dense search from the model pass (``encode_tokens``) that also gives the
+        queries' token rows, remembered for ``score``: late interaction costs no second pass over a query."""
+        with self._lock:
+            for t, (p, v) in zip(texts, pairs):
+                self._queries[t] = content_rows(p, v)
+                self._queries.move_to_end(t)
+            while len(self._queries) > QUERY_MEMORY:
+                self._queries.popitem(last=False)
+        if not pairs:
+            return np.zeros((0, self.embedder.dim), dtype="float32")
+        return np.stack([pooled(v) for _, v in pairs])
+
+    def query_rows(self, query: str) -> np.ndarray:
+        """The query's content token rows: remembered by ``remember_queries``, else computed now."""
+        with self._lock:
+            rows = self._queries.get(query)
+        return rows if rows is not None else self.tokens([query])[0]
 
     def matrices(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Token matrices by text: from the catalog, from this process's memory, or computed now (and remembered)."""
@@ -81,8 +120,8 @@ class LateScorer:
         rows = self.store.chunks_by_rowid(rowids)
         texts = {rid: embed_text(title, chunk.text, self.embed_title) for rid, (chunk, title, _) in rows.items()}
         mats = self.matrices(list(texts.values()))
-        q = self.tokens([query])[0]
-        return sorted(((rid, maxsim(q, mats[t])) for rid, t in texts.items()), key=lambda x: -x[1])
+        scores = maxsim_many(self.query_rows(query), [mats[t] for t in texts.values()])
+        return sorted(zip(texts, scores), key=lambda x: -x[1])
 
     def _all_texts(self) -> list[str]:
         return list(dict.fromkeys(embed_text(title, chunk.text, self.embed_title) for chunk, title, _ in self.store.all_chunks()))

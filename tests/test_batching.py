@@ -130,7 +130,8 @@ def test_a_stuck_model_gives_a_timeout_and_an_unready_engine(seed_index, embedde
     seed, _ = seed_index
     engine = engine_at(seed.settings.index_dir, embedder, request_timeout_s=0.3)
     gate = threading.Event()
-    engine.embedder = type("Stuck", (), {"encode": lambda self, texts, progress=False: (gate.wait(10), None)[1]})()
+    stuck = lambda self, texts, progress=False: (gate.wait(10), None)[1]  # noqa: E731
+    engine.embedder = type("Stuck", (), {"encode": stuck, "encode_tokens": stuck})()
     engine.enable_batching()
     with pytest.raises(TimedOutError):
         asyncio.run(engine.asearch("cartels"))

@@ -12,7 +12,7 @@ import pytest
 from rag import Engine, Settings
 from rag.engine import NewDocument
 from rag.evaluation import eval_evidence
-from rag.late import content_rows, maxsim
+from rag.late import content_rows, maxsim, maxsim_many, pooled
 from rag.token_cache import dequantize, quantize
 from tests.helpers import CORPUS, ROOT
 
@@ -29,6 +29,8 @@ def test_maxsim_by_hand():
     # query row 1: best of (1.0, 0.6) = 1.0; row 2: best of (0.0, 0.8) = 0.8; mean 0.9
     assert maxsim(q, d) == pytest.approx(0.9)
     assert maxsim(q, d[:0]) == 0.0 and maxsim(q[:0], d) == 0.0
+    # Batched: the same per doc, an empty doc scores 0 wherever it sits.
+    assert maxsim_many(q, [d[:0], d, d[1:], d[:0]]) == pytest.approx([0.0, 0.9, 0.7, 0.0])  # d[1:]: (0.6 + 0.8) / 2
 
 
 def test_content_rows_drop_special_tokens_and_punctuation():
@@ -38,6 +40,12 @@ def test_content_rows_drop_special_tokens_and_punctuation():
     assert rows.shape == (3, 3)  # border, ##s, mexico
     assert np.allclose(rows[0], vectors[1] / np.linalg.norm(vectors[1]))
     assert np.allclose(np.linalg.norm(rows, axis=1), 1)
+
+
+def test_one_model_pass_gives_the_query_vector_and_its_token_rows(embedder):
+    questions = ["When did Tillerson travel to Mexico City?", "utility choppers for the army", "a"]
+    vectors = np.stack([pooled(v) for _, v in embedder.encode_tokens(questions)])
+    assert np.abs(vectors - embedder.encode(questions)).max() < 1e-5  # the model's own mean pooling
 
 
 def test_int8_storage_keeps_unit_vectors_to_within_half_a_step():
