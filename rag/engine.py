@@ -368,12 +368,14 @@ class Engine:
         cached = self.store.cached_embeddings(list(flat))
         missing = [k for k in flat if k not in cached]
         new_vectors: dict[str, np.ndarray] = {k: given[k] for k in missing if given and k in given}
+        # Token matrices before the chunks become visible (a search never computes them for a fresh
+        # write); the same model pass gives the sentence vectors of the texts it encodes.
+        pooled = self.late.fill(list(flat.values()), progress) if self.late is not None else {}
+        new_vectors.update({k: pooled[flat[k]] for k in missing if k not in new_vectors and flat[k] in pooled})
         rest = [k for k in missing if k not in new_vectors]
         if rest:
             new_vectors.update(zip(rest, self.embedder.encode([flat[k] for k in rest], progress=progress)))
         writes = [DocumentWrite(p.document, p.chunks, ks) for p, ks in zip(prepared, keys)]
-        if self.late is not None:  # before the chunks become visible: a search never computes them for a fresh write
-            self.late.fill(list(flat.values()), progress)
         self.store.apply(removed, writes, new_vectors)
         return len(missing)
 

@@ -135,15 +135,19 @@ class LateScorer:
 
     def warm(self, progress: bool = False) -> int:
         """Compute and store the token matrices every chunk needs; returns how many texts were encoded."""
-        return self.fill(self._all_texts(), progress)
+        return len(self.fill(self._all_texts(), progress))
 
-    def fill(self, texts: list[str], progress: bool = False, batch: int = 128) -> int:
-        """Compute and store the token matrices of those ``texts`` (chunks as embedded) not stored yet."""
+    def fill(self, texts: list[str], progress: bool = False, batch: int = 128) -> dict[str, np.ndarray]:
+        """Compute and store the token matrices of those ``texts`` (chunks as embedded) not stored yet;
+        returns the sentence vectors of the texts it encoded (the same pass gives them)."""
         conn = self.store.catalog.conn()
         have = token_cache.known(conn, [self._key(t) for t in texts])
-        todo = [t for t in texts if self._key(t) not in have]
-        for i in tqdm(range(0, len(todo), batch), disable=not progress, desc="token vectors", unit="batch"):
+        todo = list(dict.fromkeys(t for t in texts if self._key(t) not in have))
+        vectors: dict[str, np.ndarray] = {}
+        for i in tqdm(range(0, len(todo), batch), disable=not progress, desc="embedding", unit="batch"):
             part = todo[i : i + batch]
+            pairs = self.embedder.encode_tokens(part)
+            vectors.update((t, pooled(v)) for t, (_, v) in zip(part, pairs))
             with conn:  # one short transaction per batch: a killed run keeps what it stored
-                token_cache.put(conn, dict(zip((self._key(t) for t in part), self.tokens(part))))
-        return len(todo)
+                token_cache.put(conn, {self._key(t): content_rows(p, v) for t, (p, v) in zip(part, pairs)})
+        return vectors
