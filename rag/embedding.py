@@ -64,8 +64,10 @@ class Embedder:
         backend: str = BACKEND,
         cache_dir: Path | None = None,
         threads: int = 0,
+        spin: bool = True,
     ) -> None:
         self.model_name = model
+        self.spin = spin
         self.device = device
         self.batch_size = batch_size
         self.backend = backend
@@ -76,8 +78,11 @@ class Embedder:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
-        """The embedder ``settings`` describe (model, device, batch size, runtime, cache, threads)."""
-        return cls(settings.model, settings.device, settings.batch_size, settings.backend, settings.model_cache, settings.threads)
+        """The embedder ``settings`` describe (model, device, batch size, runtime, cache, threads). With late
+        interaction numpy work follows every query's model call, and ONNX Runtime's threads busy-waiting
+        after it slow that work down more than they speed up the next call (docs/BENCHMARKS.md): they sleep."""
+        s = settings
+        return cls(s.model, s.device, s.batch_size, s.backend, s.model_cache, s.threads, spin=not s.late_interaction)
 
     @property
     def impl(self):
@@ -97,7 +102,7 @@ class Embedder:
 
                 config = Path(path) / "sentence_bert_config.json"
                 max_len = json.loads(config.read_text()).get("max_seq_length") if config.exists() else None
-                return OnnxEncoder(self._onnx_export(path), self.threads, max_len)
+                return OnnxEncoder(self._onnx_export(path), self.threads, max_len, spin=self.spin)
             except Exception as e:  # missing onnxruntime, export failure, unusual pooling: say so, fall back
                 log.warning("ONNX backend unavailable (%s); using PyTorch", e)
                 self.backend = "torch"

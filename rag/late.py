@@ -22,7 +22,7 @@ from .ingest import embed_text
 from .store import Store
 
 log = logging.getLogger(__name__)
-MEMORY = 500  # query-time token matrices kept per process (up to 0.25 MB each)
+MEMORY_BYTES = 64 << 20  # int8 token matrices kept per process (a 160-token chunk: 61 KB; the seed corpus: 15 MB)
 QUERY_MEMORY = 1024  # token rows of recent queries, between their embedding and their scoring
 Scored = list[tuple[int, float]]
 _SPECIAL = frozenset(["[CLS]", "[SEP]", "[PAD]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>"])
@@ -48,7 +48,7 @@ def maxsim_many(query: np.ndarray, docs: list[np.ndarray]) -> list[float]:
     full = [i for i, d in enumerate(docs) if len(d)]
     if not len(query) or not full:
         return out
-    sims = query @ np.concatenate([docs[i] for i in full]).T
+    sims = query @ np.concatenate([docs[i] for i in full]).astype("float32").T
     starts = np.cumsum([0] + [len(docs[i]) for i in full[:-1]])
     for i, s in zip(full, np.maximum.reduceat(sims, starts, axis=1).mean(axis=0).tolist()):
         out[i] = s
@@ -69,7 +69,8 @@ class LateScorer:
         self.embedder = embedder
         self.store = store
         self.embed_title = embed_title
-        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()  # int8 token matrices by key, least recent first
+        self._memory_bytes = 0
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()  # token rows of recent queries
         self._lock = threading.Lock()
 
@@ -100,19 +101,25 @@ class LateScorer:
         return rows if rows is not None else self.tokens([query])[0]
 
     def matrices(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Token matrices by text: from the catalog, from this process's memory, or computed now (and remembered)."""
+        """Token matrices (int8, ``token_cache.SCALE`` steps) by text: from this process's memory, from the
+        catalog, or computed now; all remembered, within ``MEMORY_BYTES``."""
         keys = [self._key(t) for t in texts]
-        found = token_cache.get(self.store.catalog.conn(), keys)
         with self._lock:
-            found.update({k: self._memory[k] for k in keys if k not in found and k in self._memory})
-        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found))
-        if missing:
-            new = dict(zip((self._key(t) for t in missing), self.tokens(missing)))
-            found.update(new)
-            with self._lock:
-                self._memory.update(new)
-                while len(self._memory) > MEMORY:
-                    self._memory.popitem(last=False)
+            found = {k: self._memory[k] for k in keys if k in self._memory}
+        fetched = token_cache.get(self.store.catalog.conn(), [k for k in keys if k not in found])
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found and k not in fetched))
+        computed = {self._key(t): token_cache.to_int8(m) for t, m in zip(missing, self.tokens(missing))} if missing else {}
+        new = fetched | computed
+        found.update(new)
+        with self._lock:
+            for k in found:
+                if k in self._memory:
+                    self._memory.move_to_end(k)
+            for k, m in new.items():
+                self._memory[k] = m
+                self._memory_bytes += m.nbytes
+            while self._memory_bytes > MEMORY_BYTES and self._memory:
+                self._memory_bytes -= self._memory.popitem(last=False)[1].nbytes
         return {t: found[k] for t, k in zip(texts, keys)}
 
     def score(self, query: str, rowids: list[int]) -> Scored:
@@ -120,7 +127,8 @@ class LateScorer:
         rows = self.store.chunks_by_rowid(rowids)
         texts = {rid: embed_text(title, chunk.text, self.embed_title) for rid, (chunk, title, _) in rows.items()}
         mats = self.matrices(list(texts.values()))
-        scores = maxsim_many(self.query_rows(query), [mats[t] for t in texts.values()])
+        # int8 rows times the query scaled down once: the same products as dequantizing every row first.
+        scores = maxsim_many(self.query_rows(query) / token_cache.SCALE, [mats[t] for t in texts.values()])
         return sorted(zip(texts, scores), key=lambda x: -x[1])
 
     def _all_texts(self) -> list[str]:

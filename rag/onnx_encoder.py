@@ -14,7 +14,7 @@ import numpy as np
 class OnnxEncoder:
     """Mean-pooled, L2-normalized embeddings from an exported ``onnx/model.onnx``."""
 
-    def __init__(self, folder: Path, threads: int = 0, max_seq_length: int | None = None, file_name: str = "model.onnx") -> None:
+    def __init__(self, folder: Path, threads: int = 0, max_seq_length: int | None = None, file_name: str = "model.onnx", spin: bool = True) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -31,6 +31,8 @@ class OnnxEncoder:
         self.tokenizer.enable_truncation(self.max_seq_length)
         self.tokenizer.no_padding()
         options = ort.SessionOptions()
+        if not spin:  # idle worker threads sleep at once instead of busy-waiting for the next run
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(folder / "onnx" / file_name), options, providers=["CPUExecutionProvider"])

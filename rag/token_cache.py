@@ -12,24 +12,32 @@ SCHEMA = "CREATE TABLE IF NOT EXISTS token_vectors(key TEXT PRIMARY KEY, dim INT
 _BATCH = 500  # SQLite's bound-parameter limit is 999 on old builds
 
 
+SCALE = 127  # int8 steps per unit
+
+
+def to_int8(vectors: np.ndarray) -> np.ndarray:
+    """Unit token vectors (n, dim) in int8 steps of 1/SCALE."""
+    return np.clip(np.round(np.asarray(vectors, dtype="float32") * SCALE), -SCALE, SCALE).astype("int8")
+
+
 def quantize(vectors: np.ndarray) -> bytes:
     """Unit token vectors (n, dim) as int8 bytes."""
-    return np.clip(np.round(np.asarray(vectors, dtype="float32") * 127), -127, 127).astype("int8").tobytes()
+    return to_int8(vectors).tobytes()
 
 
 def dequantize(blob: bytes, dim: int) -> np.ndarray:
     """The (n, dim) float32 matrix ``quantize`` stored."""
-    return np.frombuffer(blob, dtype="int8").reshape(-1, dim).astype("float32") / 127
+    return np.frombuffer(blob, dtype="int8").reshape(-1, dim).astype("float32") / SCALE
 
 
 def get(conn: sqlite3.Connection, keys: list[str]) -> dict[str, np.ndarray]:
-    """Stored token matrices for those keys that are known."""
+    """Stored token matrices (int8, steps of 1/SCALE) for those keys that are known."""
     out: dict[str, np.ndarray] = {}
     uniq = list(dict.fromkeys(keys))
     for i in range(0, len(uniq), _BATCH):
         part = uniq[i : i + _BATCH]
         q = f"SELECT key, dim, vectors FROM token_vectors WHERE key IN ({','.join('?' * len(part))})"
-        out.update({k: dequantize(v, d) for k, d, v in conn.execute(q, part)})
+        out.update({k: np.frombuffer(v, dtype="int8").reshape(-1, d) for k, d, v in conn.execute(q, part)})
     return out
 
 

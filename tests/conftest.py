@@ -15,7 +15,7 @@ from tests.helpers import CORPUS
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     s = Settings()
-    return Embedder(backend=s.backend, cache_dir=s.model_cache)
+    return Embedder.from_settings(s)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rag import Engine, Settings
 from rag.answer import NOT_FOUND, answers_type, exact_names
 
 
@@ -72,10 +73,13 @@ def test_a_year_the_index_never_mentions_is_refused(seed_index):
     assert not engine.ask("What did the defense secretaries discuss in 2017?", filters=only_004, generate=False).grounded
 
 
-def test_refusal_checks_read_more_passages_than_the_answer_quotes(seed_index):
+def test_refusal_checks_read_more_passages_than_the_answer_quotes(seed_index, embedder):
     """The names and years of a question in its own words often sit in passages 6-10: the coverage
-    check reads ``ask_evidence_passages`` of them, the answer still quotes the top 5."""
-    engine, _ = seed_index
+    check reads ``ask_evidence_passages`` of them, the answer still quotes the top 5. (Late interaction
+    ranks this question's passage into the top 5, as it does for every dev question; the two-list ranking
+    still shows the case.)"""
+    seed, _ = seed_index
+    engine = Engine(Settings(index_dir=seed.settings.index_dir, late_interaction=False), embedder=embedder)
     q = (
         "In 2005, which group of Mexican legislators got an invitation from the American homeland-defense chief to visit"
         " his headquarters, and what did they say they were weighing?"
