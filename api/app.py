@@ -16,6 +16,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
+from threadpoolctl import threadpool_limits
 
 from rag import Engine, Settings, __version__
 from rag.collections import DEFAULT, Collections
@@ -35,6 +36,9 @@ STATIC = Path(__file__).parent / "static"
 
 def _start_engine(app: FastAPI, settings: Settings) -> None:
     """Open the index, index the bundled corpus if it is empty, warm the model, then mark ready."""
+    # Requests are the server's parallelism: a second BLAS thread per worker for the small numpy products of
+    # each query (late interaction's maxsim) only oversubscribes the cores (32 clients: 107 vs 174 req/s).
+    threadpool_limits(1, user_api="blas")
     try:
         engine = Engine(settings)
         if settings.corpus_dir.is_dir():

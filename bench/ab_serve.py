@@ -11,6 +11,8 @@ import argparse
 import json
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,13 +46,16 @@ def main() -> None:
     queries = bench_queries(300)
     script = tmp / "q.lua"
     script.write_text(LUA % ", ".join(json.dumps(json.dumps({"query": q, "top_k": 5})) for q in bench_queries(500)))
-    sides = {args.label: {"PYTHONPATH": str(args.base_tree.resolve())}, "this tree": {}}
+    sides = {args.label: args.base_tree.resolve(), "this tree": ROOT}
+    for name, tree in sides.items():  # each side must run its own tree's code (`python -m` reads the working directory first)
+        where = subprocess.run([sys.executable, "-c", "import rag; print(rag.__file__)"], cwd=tree, capture_output=True, text=True, check=True)
+        assert Path(where.stdout.strip()).is_relative_to(tree), (name, where.stdout)
     results: dict[str, dict[str, list[float]]] = {k: {"p50": [], "rps": [], "p99": [], "errors": []} for k in sides}
     for r in range(args.rounds):
         for name in list(sides) if r % 2 == 0 else list(sides)[::-1]:
             index = tmp / f"ix-{r}-{name.replace(' ', '_')}"
             shutil.copytree(tmp / "index", index)
-            with Server(index, env=sides[name]) as s:
+            with Server(index, tree=sides[name]) as s:
                 results[name]["p50"].append(one_client_p50(s, queries))
                 run_wrk(s.base, 32, 3, script)  # warm-up of every worker
                 n, errors, _, p99 = run_wrk(s.base, 32, args.seconds, script)

@@ -43,13 +43,14 @@ def free_port() -> int:
 class Server:
     """`rag serve` in its own process group; ``ready_s`` is process start to GET /ready = 200."""
 
-    def __init__(self, index_dir: Path, env: dict | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(self, index_dir: Path, env: dict | None = None, args: tuple[str, ...] = (), tree: Path = ROOT) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rag.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port), "--index-dir", str(index_dir), *args],
             env={**os.environ, **(env or {})},
+            cwd=tree,  # `python -m` puts the working directory first on sys.path: it picks the tree whose code runs
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
