@@ -2,9 +2,9 @@
 candidate gets the mean, over the query's word pieces, of the best cosine with any of the chunk's word
 pieces, fused as a third list beside dense and BM25. It matches a question's words to a passage's other
 words in context ("choppers" to "helicopters") where one pooled vector per chunk blurs them. No other
-model is needed; the chunks' token matrices are computed by ``rag index`` (``warm``) and kept, int8, in
-the catalog; what they miss (a fresh upload) is computed at query time and kept in memory, never
-written from the read path."""
+model is needed: a chunk's token matrix comes from the model pass that gives its sentence vector, is
+kept int8 in the catalog (``warm`` fills an index built before), and what the catalog lacks at query
+time is computed and kept in memory, never written from the read path."""
 
 from __future__ import annotations
 
