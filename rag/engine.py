@@ -243,6 +243,7 @@ class Engine:
         embedded, size = 0, 0
         batch: list[Prepared] = []
         vectors: dict[str, np.ndarray] = {}
+        tokens: dict[str, np.ndarray] = {}  # by chunk text, when the pipeline computed them
         with tqdm(total=files, unit="file", desc="indexing", disable=not progress or not files) as bar:
             for o in outcomes:
                 if o.prepared is None:
@@ -255,12 +256,14 @@ class Engine:
                 size += len(o.prepared.chunks)
                 if o.vectors is not None:
                     vectors.update(zip((embed_key(self.settings.model, t) for t in o.prepared.embed_texts), o.vectors))
+                if o.tokens is not None:
+                    tokens.update(zip(o.prepared.embed_texts, o.tokens))
                 if size >= self.settings.commit_chunks:
-                    embedded += self._write(batch, [], False, vectors)
+                    embedded += self._write(batch, [], False, vectors, tokens)
                     bar.update(len(batch))
-                    batch, vectors, size = [], {}, 0
+                    batch, vectors, tokens, size = [], {}, {}, 0
             if batch:
-                embedded += self._write(batch, [], False, vectors)
+                embedded += self._write(batch, [], False, vectors, tokens)
                 bar.update(len(batch))
         return embedded
 
@@ -360,9 +363,16 @@ class Engine:
             log.info("cleaned up %d stale files: %s", len(removed), ", ".join(p.name for p in removed[:10]))
         return removed
 
-    def _write(self, prepared: list[Prepared], removed: list[str], progress: bool, given: dict[str, np.ndarray] | None = None) -> int:
-        """Embed what the cache (and ``given``: vectors a pipeline computed) lacks, then write everything
-        in one transaction. Returns how many chunks were embedded for this write."""
+    def _write(
+        self,
+        prepared: list[Prepared],
+        removed: list[str],
+        progress: bool,
+        given: dict[str, np.ndarray] | None = None,
+        given_tokens: dict[str, np.ndarray] | None = None,
+    ) -> int:
+        """Embed what the cache (and ``given``: vectors a pipeline computed; ``given_tokens``: token rows by
+        text) lacks, then write everything in one transaction. Returns how many chunks were embedded."""
         keys = [[embed_key(self.settings.model, t) for t in p.embed_texts] for p in prepared]
         flat = dict(zip((k for ks in keys for k in ks), (t for p in prepared for t in p.embed_texts)))
         cached = self.store.cached_embeddings(list(flat))
@@ -370,7 +380,7 @@ class Engine:
         new_vectors: dict[str, np.ndarray] = {k: given[k] for k in missing if given and k in given}
         # Token matrices before the chunks become visible (a search never computes them for a fresh
         # write); the same model pass gives the sentence vectors of the texts it encodes.
-        pooled = self.late.fill(list(flat.values()), progress) if self.late is not None else {}
+        pooled = self.late.fill(list(flat.values()), progress, given_tokens) if self.late is not None else {}
         new_vectors.update({k: pooled[flat[k]] for k in missing if k not in new_vectors and flat[k] in pooled})
         rest = [k for k in missing if k not in new_vectors]
         if rest:

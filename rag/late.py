@@ -9,6 +9,7 @@ time is computed and kept in memory, never written from the read path."""
 from __future__ import annotations
 
 import logging
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 MEMORY_BYTES = 64 << 20  # int8 token matrices kept per process (a 160-token chunk: 61 KB; the seed corpus: 15 MB)
 QUERY_MEMORY = 1024  # token rows of recent queries, between their embedding and their scoring
 Scored = list[tuple[int, float]]
+log = logging.getLogger(__name__)
 _SPECIAL = frozenset(["[CLS]", "[SEP]", "[PAD]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>"])
 _PUNCTUATION = re.compile(r"^(?:##|Ġ|▁)?[^\w]*$")
 
@@ -145,12 +147,20 @@ class LateScorer:
         """Compute and store the token matrices every chunk needs; returns how many texts were encoded."""
         return len(self.fill(self._all_texts(), progress))
 
-    def fill(self, texts: list[str], progress: bool = False, batch: int = 128) -> dict[str, np.ndarray]:
-        """Compute and store the token matrices of those ``texts`` (chunks as embedded) not stored yet;
-        returns the sentence vectors of the texts it encoded (the same pass gives them)."""
+    def fill(self, texts: list[str], progress: bool = False, given: dict[str, np.ndarray] | None = None, batch: int = 128) -> dict[str, np.ndarray]:
+        """Store the token matrices of those ``texts`` (chunks as embedded) not stored yet: ``given`` ones
+        (a pipeline computed them) as they are, the rest computed now; returns the sentence vectors of the
+        texts it encoded (the same pass gives them)."""
         conn = self.store.catalog.conn()
         have = token_cache.known(conn, [self._key(t) for t in texts])
         todo = list(dict.fromkeys(t for t in texts if self._key(t) not in have))
+        ready = {self._key(t): given[t] for t in todo if given and t in given}
+        if ready:
+            with conn:
+                token_cache.put(conn, ready)
+        todo = [t for t in todo if self._key(t) not in ready]
+        if len(todo) >= 1000 and not progress:  # an index built before late interaction, at server start: say why it waits
+            log.info("computing the token vectors of %d chunks for late interaction (once)", len(todo))
         vectors: dict[str, np.ndarray] = {}
         for i in tqdm(range(0, len(todo), batch), disable=not progress, desc="embedding", unit="batch"):
             part = todo[i : i + batch]

@@ -68,22 +68,31 @@ class Chunker:
 
 
 class Embed:
-    """Stage 3 (actors): embed every chunk with the model held by the actor."""
+    """Stage 3 (actors): embed every chunk with the model held by the actor (with late interaction, the
+    same model pass also gives the chunks' token rows)."""
 
     def __init__(self, settings: Settings) -> None:
         from .embedding import Embedder
 
         self.embedder = Embedder.from_settings(settings)
+        self.late = settings.late_interaction
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from .late import content_rows, pooled
+
         outcomes: list[Outcome] = _rows(batch)
         texts = [t for o in outcomes if o.prepared for t in o.prepared.embed_texts]
-        vectors = self.embedder.encode(texts) if texts else np.zeros((0, 0), dtype="float32")
+        tokens: list[np.ndarray] = []
+        if texts and self.late:
+            pairs = self.embedder.encode_tokens(texts)
+            vectors, tokens = np.stack([pooled(v) for _, v in pairs]), [content_rows(p, v) for p, v in pairs]
+        else:
+            vectors = self.embedder.encode(texts) if texts else np.zeros((0, 0), dtype="float32")
         at = 0
         for o in outcomes:
             if o.prepared:
                 n = len(o.prepared.embed_texts)
-                o.vectors, at = vectors[at : at + n], at + n
+                o.vectors, o.tokens, at = vectors[at : at + n], (tokens[at : at + n] if tokens else None), at + n
         return _batch(outcomes)
 
 

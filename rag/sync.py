@@ -113,12 +113,13 @@ class Planned:
 @dataclass
 class Outcome:
     """One planned file after preparation: its document (or why it failed) and, when the pipeline
-    embedded them, its chunks' vectors in order."""
+    embedded them, its chunks' vectors in order (and, with late interaction, their token rows)."""
 
     planned: Planned
     prepared: Prepared | None = None
     error: str | None = None
     vectors: np.ndarray | None = None
+    tokens: list[np.ndarray] | None = None
 
 
 class Pipeline(Protocol):

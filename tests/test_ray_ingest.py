@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import Engine, Settings
+from rag import Engine, Settings, token_cache
+from rag.ingest import embed_text
 from tests.helpers import CORPUS
 
 pytestmark = pytest.mark.slow  # starts a Ray cluster per run (about 5 s)
@@ -35,22 +36,28 @@ def finished(proc: subprocess.Popen) -> str:
 
 
 def snapshot(index: Path, embedder) -> dict[str, tuple]:
-    """chunk_id -> (doc_id, text, offsets, lines, page, section, vector) of every chunk."""
+    """chunk_id -> (doc_id, text, offsets, lines, page, section, vector, token matrix) of every chunk."""
     with Engine(Settings(index_dir=index), embedder=embedder) as e:
+        assert e.late is not None
+        conn = e.store.catalog.conn()
         rows = {}
         for view in e.chunks():
             c = view.chunk
-            key = e.store.catalog.conn().execute("SELECT embed_key FROM chunks WHERE chunk_id=?", (c.chunk_id,)).fetchone()[0]
+            key = conn.execute("SELECT embed_key FROM chunks WHERE chunk_id=?", (c.chunk_id,)).fetchone()[0]
             vec = e.store.cached_embeddings([key])[key]
-            rows[c.chunk_id] = (c.doc_id, c.text, c.char_start, c.char_end, c.line_start, c.line_end, c.page, c.section, view.title, vec)
+            token_key = e.late._key(embed_text(view.title, c.text, e.settings.embed_title))
+            tokens = token_cache.get(conn, [token_key])[token_key]  # stored by the run, not computed here
+            rows[c.chunk_id] = (c.doc_id, c.text, c.char_start, c.char_end, c.line_start, c.line_end, c.page, c.section, view.title, vec, tokens)
         return rows
 
 
 def assert_same_index(a: dict[str, tuple], b: dict[str, tuple]) -> None:
     assert a.keys() == b.keys() and a
     for chunk_id, row in a.items():
-        assert row[:-1] == b[chunk_id][:-1], chunk_id
-        np.testing.assert_allclose(row[-1], b[chunk_id][-1], atol=1e-5)
+        assert row[:-2] == b[chunk_id][:-2], chunk_id
+        np.testing.assert_allclose(row[-2], b[chunk_id][-2], atol=1e-5)
+        assert row[-1].shape == b[chunk_id][-1].shape  # token rows: int8 steps, one apart at most (batching)
+        assert np.abs(row[-1].astype(int) - b[chunk_id][-1].astype(int)).max() <= 1
 
 
 def test_ray_builds_the_index_a_plain_run_builds_and_resumes_after_kill_9(tmp_path, embedder):
