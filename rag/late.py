@@ -9,7 +9,6 @@ time is computed and kept in memory, never written from the read path."""
 from __future__ import annotations
 
 import logging
-import logging
 import re
 import threading
 from collections import OrderedDict
@@ -26,7 +25,6 @@ log = logging.getLogger(__name__)
 MEMORY_BYTES = 64 << 20  # int8 token matrices kept per process (a 160-token chunk: 61 KB; the seed corpus: 15 MB)
 QUERY_MEMORY = 1024  # token rows of recent queries, between their embedding and their scoring
 Scored = list[tuple[int, float]]
-log = logging.getLogger(__name__)
 _SPECIAL = frozenset(["[CLS]", "[SEP]", "[PAD]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>"])
 _PUNCTUATION = re.compile(r"^(?:##|Ġ|▁)?[^\w]*$")
 
