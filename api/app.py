@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -14,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 from threadpoolctl import threadpool_limits
@@ -191,12 +193,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.include_router(router, prefix=scoped, dependencies=[Depends(collection_read)], responses=key_errors)
     app.include_router(documents.writes, prefix=scoped, dependencies=[Depends(collection_write)], responses=key_errors)
 
-    def ready_engine() -> Engine:
+    async def mcp_engine(name: str, token: str) -> Engine:
+        """The engine an MCP tool reads: a collection with its own key takes that key or the service's."""
         if not app.state.ready:
             raise RuntimeError("index is still loading; retry when GET /ready answers 200")
-        return app.state.engine
+        if name == DEFAULT:
+            return app.state.engine
+        cols: Collections = app.state.collections
+        if cols.protected(name):  # NotFoundError (a RagError) for an unknown collection
+            service = bool(settings.api_key) and hmac.compare_digest(token.encode(), (settings.api_key or "").encode())
+            if not token or not (service or cols.key_matches(name, token)):
+                raise PermissionError(f"collection {name!r} needs its API key (or the service's) as the bearer token")
+        return await run_in_threadpool(cols.engine, name)  # opening one reads its vectors: not on the loop
 
-    _, mcp_sessions, mcp_endpoint = build_mcp(ready_engine, settings.base_url(), settings.host)
+    _, mcp_sessions, mcp_endpoint = build_mcp(mcp_engine, settings.base_url(), settings.host)
     gated = KeyGate(mcp_endpoint, settings.api_key, app.state.auth_limiter) if settings.protect_reads and settings.api_key else mcp_endpoint
     app.router.routes.append(Route("/mcp", endpoint=gated, methods=["GET", "POST", "DELETE"], include_in_schema=False))
 

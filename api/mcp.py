@@ -3,19 +3,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import BaseModel, Field
 
 from rag import Engine, __version__
+from rag.collections import DEFAULT, NAME_PATTERN
 from rag.errors import RagError
 from rag.llm import Sampling
 from rag.shapes import Citation, Claim
@@ -77,21 +78,28 @@ class KeyGate:
         await self.app(scope, receive, send)
 
 
-def build_mcp(engine_of: Callable[[], Engine], public_url: str, host: str) -> tuple[MCPServer, StreamableHTTPSessionManager, StreamableHTTPASGIApp]:
+# The collection a tool reads; one with its own key needs that key (or the service's) as the bearer token.
+CollectionArg = Annotated[str, Field(pattern=NAME_PATTERN, description="The collection to read (default: `default`, the index folder itself).")]
+EngineOf = Callable[[str, str], Awaitable[Engine]]  # (collection, bearer token) -> its engine; raises RuntimeError, RagError, PermissionError
+
+
+def build_mcp(engine_of: EngineOf, public_url: str, host: str) -> tuple[MCPServer, StreamableHTTPSessionManager, StreamableHTTPASGIApp]:
     """The MCP server, its session manager (to run in the app's lifespan) and its ASGI endpoint."""
     server: MCPServer = MCPServer("grounded-rag", version=__version__, instructions="Search a document collection; every result carries its source.")
     base = public_url.rstrip("/")
 
-    def engine() -> Engine:
+    async def engine(ctx: Context, collection: str) -> Engine:
+        scheme, _, token = ((ctx.headers or {}).get("authorization") or "").partition(" ")
         try:
-            return engine_of()
-        except RuntimeError as e:
+            return await engine_of(collection, token.strip() if scheme.lower() == "bearer" else "")
+        except (RuntimeError, RagError, PermissionError) as e:
             raise ToolError(str(e)) from e
 
     @server.tool(description="Ranked passages for a query, each with its document, section and lines.")
-    async def search(query: str, top_k: int = 5) -> SearchResults:
+    async def search(query: str, ctx: Context, top_k: int = 5, collection: CollectionArg = DEFAULT) -> SearchResults:
+        e = await engine(ctx, collection)
         try:
-            hits = (await engine().asearch(query, top_k=max(1, min(top_k, 50)))).hits
+            hits = (await e.asearch(query, top_k=max(1, min(top_k, 50)))).hits
         except RagError as e:
             raise ToolError(str(e)) from e
         return SearchResults(
@@ -114,8 +122,8 @@ def build_mcp(engine_of: Callable[[], Engine], public_url: str, host: str) -> tu
         )
 
     @server.tool(description="The full text of a passage (a chunk id from search) or of a whole document (a doc id), with provenance.")
-    async def fetch(id: str) -> Fetched:
-        e = engine()
+    async def fetch(id: str, ctx: Context, collection: CollectionArg = DEFAULT) -> Fetched:
+        e = await engine(ctx, collection)
         view = e.chunk(id)
         if view is not None:
             d = view.to_dict()
@@ -138,12 +146,15 @@ def build_mcp(engine_of: Callable[[], Engine], public_url: str, host: str) -> tu
     @server.tool(description="An answer with [n] citations to the sources; every sentence is checked against them.")
     async def ask(
         question: str,
+        ctx: Context,
         top_k: int = 5,
         temperature: Temperature = None,
         max_tokens: MaxTokens = None,
+        collection: CollectionArg = DEFAULT,
     ) -> AskResult:
+        e = await engine(ctx, collection)
         try:
-            a = await engine().aask(question, top_k=max(1, min(top_k, 20)), sampling=Sampling(max_tokens, temperature))
+            a = await e.aask(question, top_k=max(1, min(top_k, 20)), sampling=Sampling(max_tokens, temperature))
         except RagError as e:
             raise ToolError(str(e)) from e
         return AskResult(answer=a.answer, grounded=a.grounded, mode=a.mode, citations=a.citations, claims=a.claims)

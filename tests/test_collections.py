@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from openai import AuthenticationError, OpenAI
 
 from rag import Engine, NewDocument, Settings
@@ -121,6 +125,21 @@ def test_http_collections_isolate_documents_and_keys(tmp_path, seed_index):
         outsider = OpenAI(base_url=f"{server.url}/collections/b/v1", api_key=made["a"]["Authorization"][7:], max_retries=0)
         with pytest.raises(AuthenticationError):
             outsider.chat.completions.create(model="grounded-rag", messages=[{"role": "user", "content": "foxes"}])
+
+        # MCP tools take a collection too, with the same key rule.
+        def mcp_search(headers: dict, collection: str):
+            async def run():
+                async with Client(streamable_http_client(f"{server.url}/mcp", http_client=create_mcp_http_client(headers=headers))) as c:
+                    return await c.call_tool("search", {"query": "red foxes hunting", "collection": collection})
+
+            return asyncio.run(run())
+
+        found = mcp_search(made["b"], "b")
+        assert not found.is_error and [x["title"] for x in found.structured_content["results"]] == ["Foxes"]
+        for headers, name, why in ((made["a"], "b", "needs its API key"), ({}, "b", "needs its API key"), ({}, "nope", "nope")):
+            refused = mcp_search(headers, name)
+            assert refused.is_error and why in refused.content[0].text, (name, refused.content)
+        assert all(x["title"] != "Foxes" for x in mcp_search({}, "default").structured_content["results"])
         r = server.call("/collections/a/search", {"query": "penguins", "filters": {"title": "Penguins"}}, headers=made["a"])
         assert r.status == 200 and len(r.body["results"]) == 1
         # The default collection (the old routes) does not see either.
