@@ -193,16 +193,23 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.include_router(router, prefix=scoped, dependencies=[Depends(collection_read)], responses=key_errors)
     app.include_router(documents.writes, prefix=scoped, dependencies=[Depends(collection_write)], responses=key_errors)
 
-    async def mcp_engine(name: str, token: str) -> Engine:
-        """The engine an MCP tool reads: a collection with its own key takes that key or the service's."""
+    async def mcp_engine(name: str, token: str, client: str) -> Engine:
+        """The engine an MCP tool reads: a collection with its own key takes that key or the service's
+        (wrong keys count toward the same failed-attempt limit as the HTTP routes')."""
         if not app.state.ready:
             raise RuntimeError("index is still loading; retry when GET /ready answers 200")
         if name == DEFAULT:
             return app.state.engine
         cols: Collections = app.state.collections
         if cols.protected(name):  # NotFoundError (a RagError) for an unknown collection
+            limiter: FailureLimiter = app.state.auth_limiter
+            wait = limiter.retry_after(client)
+            if wait:
+                raise PermissionError(f"too many failed API-key attempts; retry in {wait:.0f} s")
             service = bool(settings.api_key) and hmac.compare_digest(token.encode(), (settings.api_key or "").encode())
             if not token or not (service or cols.key_matches(name, token)):
+                if token:  # a wrong key is a guess; a missing one is not
+                    limiter.fail(client)
                 raise PermissionError(f"collection {name!r} needs its API key (or the service's) as the bearer token")
         return await run_in_threadpool(cols.engine, name)  # opening one reads its vectors: not on the loop
 

@@ -80,7 +80,9 @@ class KeyGate:
 
 # The collection a tool reads; one with its own key needs that key (or the service's) as the bearer token.
 CollectionArg = Annotated[str, Field(pattern=NAME_PATTERN, description="The collection to read (default: `default`, the index folder itself).")]
-EngineOf = Callable[[str, str], Awaitable[Engine]]  # (collection, bearer token) -> its engine; raises RuntimeError, RagError, PermissionError
+EngineOf = Callable[
+    [str, str, str], Awaitable[Engine]
+]  # (collection, bearer token, client) -> its engine; raises RuntimeError, RagError, PermissionError
 
 
 def build_mcp(engine_of: EngineOf, public_url: str, host: str) -> tuple[MCPServer, StreamableHTTPSessionManager, StreamableHTTPASGIApp]:
@@ -90,8 +92,9 @@ def build_mcp(engine_of: EngineOf, public_url: str, host: str) -> tuple[MCPServe
 
     async def engine(ctx: Context, collection: str) -> Engine:
         scheme, _, token = ((ctx.headers or {}).get("authorization") or "").partition(" ")
+        peer = getattr(getattr(ctx.request_context.request, "client", None), "host", None) or "unknown"
         try:
-            return await engine_of(collection, token.strip() if scheme.lower() == "bearer" else "")
+            return await engine_of(collection, token.strip() if scheme.lower() == "bearer" else "", peer)
         except (RuntimeError, RagError, PermissionError) as e:
             raise ToolError(str(e)) from e
 

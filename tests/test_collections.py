@@ -128,11 +128,7 @@ def test_http_collections_isolate_documents_and_keys(tmp_path, seed_index):
 
         # MCP tools take a collection too, with the same key rule.
         def mcp_search(headers: dict, collection: str):
-            async def run():
-                async with Client(streamable_http_client(f"{server.url}/mcp", http_client=create_mcp_http_client(headers=headers))) as c:
-                    return await c.call_tool("search", {"query": "red foxes hunting", "collection": collection})
-
-            return asyncio.run(run())
+            return _mcp_search(server.url, headers, collection)
 
         found = mcp_search(made["b"], "b")
         assert not found.is_error and [x["title"] for x in found.structured_content["results"]] == ["Foxes"]
@@ -156,6 +152,29 @@ def test_http_collections_isolate_documents_and_keys(tmp_path, seed_index):
         for _ in range(4):
             assert server.call("/collections/a/search", {"query": "penguins"}, headers=admin).status == 404
         assert [c["name"] for c in server.call("/collections").body["collections"]] == ["default", "b"]
+
+
+def _mcp_search(url: str, headers: dict, collection: str):
+    async def run():
+        async with Client(streamable_http_client(f"{url}/mcp", http_client=create_mcp_http_client(headers=headers))) as c:
+            return await c.call_tool("search", {"query": "red foxes hunting", "collection": collection})
+
+    return asyncio.run(run())
+
+
+def test_mcp_key_guesses_count_toward_the_failed_attempt_limit(tmp_path, seed_index):
+    seed, _ = seed_index
+    index = tmp_path / "index"
+    shutil.copytree(seed.settings.index_dir, index)
+    with Server(index, workers=1, env={"RAG_API_KEY": ADMIN, "RAG_AUTH_MAX_FAILURES": "3"}) as server:
+        key = server.call("/collections", {"name": "b", "with_key": True}, headers={"Authorization": f"Bearer {ADMIN}"}).body["api_key"]
+        own = {"Authorization": f"Bearer {key}"}
+        assert server.call("/collections/b/documents", {"title": "Foxes", "text": FOXES}, headers=own).status == 201
+        assert not _mcp_search(server.url, own, "b").is_error
+        for _ in range(3):
+            assert "needs its API key" in _mcp_search(server.url, {"Authorization": "Bearer guess"}, "b").content[0].text
+        assert "too many failed" in _mcp_search(server.url, own, "b").content[0].text  # even the right key, for a while
+        assert server.call("/collections/b/search", {"query": "foxes"}, headers=own).status == 429  # one limit for both
 
 
 def test_a_collection_can_have_its_own_store(tmp_path, embedder):
