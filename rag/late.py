@@ -75,7 +75,8 @@ class LateScorer:
         self._lock = threading.Lock()
 
     def _key(self, text: str) -> str:
-        return embed_key(self.embedder.model_name + "#tokens", text)
+        """The chunk's own embedding key (same model, same text): its catalog row names its token matrix."""
+        return embed_key(self.embedder.model_name, text)
 
     def tokens(self, texts: list[str]) -> list[np.ndarray]:
         """Content token vectors of each text, computed now."""
@@ -116,8 +117,9 @@ class LateScorer:
                 if k in self._memory:
                     self._memory.move_to_end(k)
             for k, m in new.items():
+                old = self._memory.pop(k, None)  # another thread may have brought it meanwhile
+                self._memory_bytes += m.nbytes - (old.nbytes if old is not None else 0)
                 self._memory[k] = m
-                self._memory_bytes += m.nbytes
             while self._memory_bytes > MEMORY_BYTES and self._memory:
                 self._memory_bytes -= self._memory.popitem(last=False)[1].nbytes
         return {t: found[k] for t, k in zip(texts, keys)}
@@ -131,19 +133,18 @@ class LateScorer:
         scores = maxsim_many(self.query_rows(query) / token_cache.SCALE, [mats[t] for t in texts.values()])
         return sorted(zip(texts, scores), key=lambda x: -x[1])
 
-    def _all_texts(self) -> list[str]:
-        return list(dict.fromkeys(embed_text(title, chunk.text, self.embed_title) for chunk, title, _ in self.store.all_chunks()))
-
     def prune(self) -> int:
         """Drop token matrices of texts no chunk holds any more; returns how many. Call it with the
         index's write lock held, so no writer's fresh matrices are in flight."""
         conn = self.store.catalog.conn()
         with conn:
-            return token_cache.keep_only(conn, [self._key(t) for t in self._all_texts()])
+            return token_cache.drop_orphans(conn)
 
     def warm(self, progress: bool = False) -> int:
-        """Compute and store the token matrices every chunk needs; returns how many texts were encoded."""
-        return len(self.fill(self._all_texts(), progress))
+        """Compute and store the token matrices of the chunks that lack them (one query when none does);
+        returns how many texts were encoded."""
+        rows = self.store.chunks_by_rowid(token_cache.chunks_without(self.store.catalog.conn()))
+        return len(self.fill(list(dict.fromkeys(embed_text(title, c.text, self.embed_title) for c, title, _ in rows.values())), progress))
 
     def fill(self, texts: list[str], progress: bool = False, given: dict[str, np.ndarray] | None = None, batch: int = 128) -> dict[str, np.ndarray]:
         """Store the token matrices of those ``texts`` (chunks as embedded) not stored yet: ``given`` ones

@@ -55,12 +55,13 @@ def put(conn: sqlite3.Connection, matrices: dict[str, np.ndarray]) -> None:
     conn.executemany("INSERT OR REPLACE INTO token_vectors VALUES (?, ?, ?)", [(k, int(m.shape[1]), quantize(m)) for k, m in matrices.items()])
 
 
-def keep_only(conn: sqlite3.Connection, keep: list[str]) -> int:
-    """Forget every token matrix whose key is not in ``keep``; returns how many went. Run under the
-    index's write lock."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS keep_token_keys(key TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM keep_token_keys")
-    conn.executemany("INSERT OR IGNORE INTO keep_token_keys VALUES (?)", [(k,) for k in keep])
-    gone = conn.execute("DELETE FROM token_vectors WHERE key NOT IN (SELECT key FROM keep_token_keys)").rowcount
-    conn.execute("DELETE FROM keep_token_keys")
-    return gone
+def drop_orphans(conn: sqlite3.Connection) -> int:
+    """Forget every token matrix no chunk's embedding key names (edited or deleted text); returns how many
+    went. Run under the index's write lock."""
+    return conn.execute("DELETE FROM token_vectors WHERE key NOT IN (SELECT embed_key FROM chunks)").rowcount
+
+
+def chunks_without(conn: sqlite3.Connection) -> list[int]:
+    """Rowids of the chunks whose token matrix is not stored."""
+    q = "SELECT c.id FROM chunks c LEFT JOIN token_vectors t ON t.key = c.embed_key WHERE t.key IS NULL"
+    return [r[0] for r in conn.execute(q)]
