@@ -140,6 +140,19 @@ def coverage(question: str, hits: list[Hit]) -> float:
     return sum(_mentions(text, t) for t in terms) / len(terms)
 
 
+def about_other(question: str, cited: list[Hit]) -> bool:
+    """True when the question names something (not only dates) and the passages an answer would quote
+    mention none of its names and years: they are near the topic (another country's army), not about it."""
+    terms = salient_terms(question)
+    if all(_DATED.fullmatch(t) for t in terms):
+        return False
+    text = fold(" ".join(f"{h.title} {h.chunk.text}" for h in cited))
+    return not any(_mentions(text, t) for t in terms)
+
+
+_DATED = re.compile(r"\d{4}s?|\d+/\d+")
+
+
 def _mentions(text: str, term: str) -> bool:
     """``term`` (folded) occurs in ``text``; a decade ("1990s") also counts as any year inside it."""
     decade = re.fullmatch(r"(\d{3})0s", term)
@@ -234,14 +247,15 @@ def compose(
 
     Refuses (grounded=False) when no sentence is similar enough to the question; when the ``evidence``
     passages (default: ``hits``) miss the names and years the question asks about, or a name it quotes
-    or spells out in full; when it names a year the index never mentions (``unknown_years``); or when
-    it asks for a date the chosen sentences lack (near-topic questions)."""
+    or spells out in full; when it names a year the index never mentions (``unknown_years``); when it
+    asks for a date the chosen sentences lack; or when the passages it would quote mention none of the
+    question's names and years (``about_other``: near-topic questions)."""
     evidence = hits if evidence is None else evidence
     best = ranked[0][0] if ranked else 0.0
     if best < threshold or unknown_years or coverage(question, evidence) < min_coverage or missing_names(question, evidence):
         return Answer(question, NOT_FOUND, False, best, [], hits)
     chosen = [(sc, s) for sc, s in ranked if sc >= max(threshold, best - margin)][:max_sentences]
-    if not answers_type(question, [s.text for _, s in chosen]):
+    if not answers_type(question, [s.text for _, s in chosen]) or about_other(question, [hits[s.hit] for _, s in chosen]):
         return Answer(question, NOT_FOUND, False, best, [], hits)
     chosen.sort(key=lambda t: (t[1].hit, t[1].start))
     parts: list[str] = []

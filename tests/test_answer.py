@@ -109,3 +109,34 @@ def test_coverage_counts_names_years_and_decades(question, text, share):
 
     hit = Hit(Chunk("d:0", "d", 0, text, 0, len(text), 1, 1, "", 8), "A paper", "d.txt", 1, 1.0)
     assert coverage(question, [hit]) == pytest.approx(share)
+
+
+def _hit(text: str, title: str = "A paper"):
+    from rag.models import Chunk, Hit
+
+    return Hit(Chunk("d:0", "d", 0, text, 0, len(text), 1, 1, "", 8), title, "d.txt", 1, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "title", "other"),
+    [
+        ("How large is Guatemala's army?", "Mexico's army has 200,000 troops.", "Mexico's army", True),
+        ("How large is Guatemala's army?", "The army of Guatemala is small.", "Mexico's army", False),
+        ("How large is Guatemala's army?", "It is small.", "Guatemala's forces", False),  # the title counts
+        ("What did the Pentagon chief say in 2009?", "In 2009 Secretary Gates said so.", "A paper", False),  # a year counts
+        ("How did policy change in the early 2000s?", "Policy changed.", "A paper", False),  # only a period: not this rule's
+        ("Why do soldiers desert the army?", "Soldiers desert for pay.", "A paper", False),  # names nothing
+    ],
+)
+def test_an_answer_must_quote_a_passage_about_what_the_question_names(question, text, title, other):
+    from rag.answer import about_other
+
+    assert about_other(question, [_hit(text, title)]) is other
+
+
+def test_near_topic_question_about_another_country_is_refused(seed_index):
+    """The papers discuss armies and budgets, and mention Guatemala elsewhere: the evidence covers every
+    name, but the passage the answer would quote is about Mexico's army, not Guatemala's."""
+    engine, _ = seed_index
+    assert not engine.ask("How large is Guatemala's army and what is its budget?", generate=False).grounded
+    assert engine.ask("How large is Mexico's army and what is its budget?", generate=False).grounded
