@@ -87,3 +87,40 @@ def test_document_text_is_never_markup(server, page, tmp_path: Path):
     expect(page.locator("#source .passage")).to_contain_text("<img src=x")
     assert page.evaluate("window.pwned") is None
     assert page.locator("#source img, .a img").count() == 0
+
+
+def test_collection_selector_asks_and_uploads_to_the_chosen_collection(server, page, tmp_path: Path):
+    assert server.call("/collections", {"name": "fauna"}).status == 201
+    doc = tmp_path / "ocelots.txt"
+    doc.write_text("Ocelots of the Lacandon forest\n\nOcelots in the Lacandon forest hunt agoutis along the riverbanks at night.\n")
+    page.goto(server.url + "/")
+    expect(page.locator("#collection option")).to_have_count(2)
+    assert page.locator("#collection").input_value() == "default"
+    page.select_option("#collection", "fauna")
+    expect(page.locator("#log [data-collection=fauna]")).to_be_visible()
+    page.set_input_files("#file", str(doc))
+    expect(page.locator("#upstatus")).to_contain_text("added Ocelots of the Lacandon forest to fauna", timeout=30_000)
+    # The upload went to that collection only.
+    titles = lambda path: [d["title"] for d in server.call(path).body["documents"]]  # noqa: E731
+    assert titles("/collections/fauna/documents") == ["Ocelots of the Lacandon forest"]
+    assert "Ocelots of the Lacandon forest" not in titles("/documents")
+
+    question = "What do ocelots hunt along the riverbanks at night?"
+    page.fill("#q", question)
+    page.press("#q", "Enter")
+    answer = page.locator(".a.done").last
+    expect(answer).to_be_visible(timeout=30_000)
+    answer.locator(".text .cite").first.click()
+    expect(page.locator("#source h2")).to_contain_text("Ocelots of the Lacandon forest")
+
+    # The choice survives a reload; switching back asks the default collection, which has no ocelots
+    # (the same question there is refused).
+    page.goto(server.url + "/")
+    expect(page.locator("#collection")).to_have_value("fauna")
+    page.select_option("#collection", "default")
+    page.fill("#q", question)
+    page.press("#q", "Enter")
+    expect(page.locator(".a.done")).to_have_count(1, timeout=30_000)
+    shown = page.locator(".a.done").last
+    assert shown.get_attribute("data-grounded") == "false", shown.inner_text()
+    page.evaluate("localStorage.removeItem('rag-collection')")
