@@ -72,7 +72,11 @@ class Settings(BaseSettings):
     candidates: int = Field(default=CANDIDATES, ge=1, description="Per-retriever depth before fusion.")
     # Late interaction: token-level maxsim of the first stage's best candidates (docs/EVALUATION.md, round 2)
     late_interaction: bool = Field(
-        default=True, description="Re-score hybrid candidates by token-level maxsim with the fast model's token vectors (kept int8 in the index)."
+        default=True, description="Re-score hybrid candidates by token-level maxsim with the fast model's token vectors (kept in the index)."
+    )
+    late_compression: bool = Field(
+        default=True,
+        description="Keep token vectors as 96-byte product-quantization codes once the index holds 20,000 (a quarter of int8); false keeps int8.",
     )
     late_depth: int = Field(default=LATE_DEPTH, ge=1, description="First-stage hybrid candidates that late interaction re-scores.")
     late_weights: tuple[float, float, float] = Field(

@@ -79,7 +79,7 @@ class Engine:
             raise BadInputError("RAG_BM25_IDF=fts5 needs the faiss store: the Qdrant store's BM25 always uses Qdrant's (smoothed) idf")
         self.store = open_store(s.index_dir, spec, s.store, s.qdrant_url, s.qdrant_api_key)
         self.rescorer = self._make_rescorer()
-        self.late = LateScorer(self.embedder, self.store, s.embed_title) if s.late_interaction else None
+        self.late = LateScorer(self.embedder, self.store, s.embed_title, s.late_compression) if s.late_interaction else None
         self.retriever = Retriever(self.store, self.embed_queries, RetrievalParams.from_settings(s), self.rescorer, self.late)
         self._write_lock = IndexLock(self.store.dir / "write.lock")
         self._batcher: MicroBatcher | None = None

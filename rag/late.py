@@ -65,10 +65,13 @@ def pooled(vectors: np.ndarray) -> np.ndarray:
 class LateScorer:
     """Token-level maxsim of candidates under ``embedder``'s (the fast) model."""
 
-    def __init__(self, embedder: Embedder, store: Store, embed_title: bool = True) -> None:
+    def __init__(self, embedder: Embedder, store: Store, embed_title: bool = True, compress: bool = True) -> None:
         self.embedder = embedder
         self.store = store
         self.embed_title = embed_title
+        self.compress = compress  # learn a product-quantization codebook once enough vectors are stored
+        self._codecs: token_cache.Codecs = {}
+        token_cache.migrate(store.catalog.conn())
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()  # int8 token matrices by key, least recent first
         self._memory_bytes = 0
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()  # token rows of recent queries
@@ -107,7 +110,7 @@ class LateScorer:
         keys = [self._key(t) for t in texts]
         with self._lock:
             found = {k: self._memory[k] for k in keys if k in self._memory}
-        fetched = token_cache.get(self.store.catalog.conn(), [k for k in keys if k not in found])
+        fetched = token_cache.get(self.store.catalog.conn(), [k for k in keys if k not in found], self._codecs)
         missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found and k not in fetched))
         computed = {self._key(t): token_cache.to_int8(m) for t, m in zip(missing, self.tokens(missing))} if missing else {}
         new = fetched | computed
@@ -141,10 +144,22 @@ class LateScorer:
             return token_cache.drop_orphans(conn)
 
     def warm(self, progress: bool = False) -> int:
-        """Compute and store the token matrices of the chunks that lack them (one query when none does);
-        returns how many texts were encoded."""
+        """Compute and store the token matrices of the chunks that lack them (one query when none does),
+        and compress an index stored as int8 once it is large enough; returns how many texts were encoded."""
         rows = self.store.chunks_by_rowid(token_cache.chunks_without(self.store.catalog.conn()))
-        return len(self.fill(list(dict.fromkeys(embed_text(title, c.text, self.embed_title) for c, title, _ in rows.values())), progress))
+        n = len(self.fill(list(dict.fromkeys(embed_text(title, c.text, self.embed_title) for c, title, _ in rows.values())), progress))
+        if self.compress:
+            token_cache.compress(self.store.catalog.conn(), self._codecs)
+        return n
+
+    def _store(self, conn, matrices: dict[str, np.ndarray]) -> None:
+        """Store token matrices with the index's codebook (int8 before it has one); once enough int8 ones
+        are stored, learn the codebook, so a large write keeps only its first vectors as int8 for a while."""
+        using = token_cache.codec(conn, self._codecs) if self.compress else (token_cache.INT8, None)
+        with conn:
+            token_cache.put(conn, matrices, using)
+        if self.compress and using[1] is None:
+            token_cache.compress(conn, self._codecs)
 
     def fill(self, texts: list[str], progress: bool = False, given: dict[str, np.ndarray] | None = None, batch: int = 128) -> dict[str, np.ndarray]:
         """Store the token matrices of those ``texts`` (chunks as embedded) not stored yet: ``given`` ones
@@ -155,8 +170,7 @@ class LateScorer:
         todo = list(dict.fromkeys(t for t in texts if self._key(t) not in have))
         ready = {self._key(t): given[t] for t in todo if given and t in given}
         if ready:
-            with conn:
-                token_cache.put(conn, ready)
+            self._store(conn, ready)
         todo = [t for t in todo if self._key(t) not in ready]
         if len(todo) >= 1000 and not progress:  # an index built before late interaction, at server start: say why it waits
             log.info("computing the token vectors of %d chunks for late interaction (once)", len(todo))
@@ -165,6 +179,6 @@ class LateScorer:
             part = todo[i : i + batch]
             pairs = self.embedder.encode_tokens(part)
             vectors.update((t, pooled(v)) for t, (_, v) in zip(part, pairs))
-            with conn:  # one short transaction per batch: a killed run keeps what it stored
-                token_cache.put(conn, {self._key(t): content_rows(p, v) for t, (p, v) in zip(part, pairs)})
+            # one short transaction per batch: a killed run keeps what it stored
+            self._store(conn, {self._key(t): content_rows(p, v) for t, (p, v) in zip(part, pairs)})
         return vectors

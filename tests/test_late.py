@@ -5,15 +5,18 @@ never written from the read path), and its effect on the bundled paraphrase ques
 from __future__ import annotations
 
 import shutil
+import sqlite3
 
 import numpy as np
 import pytest
 
-from rag import Engine, Settings
+from rag import Engine, Settings, token_cache
 from rag.engine import NewDocument
 from rag.evaluation import eval_evidence
+from rag.ingest import embed_text
 from rag.late import LateScorer, content_rows, maxsim, maxsim_many, pooled
 from rag.token_cache import dequantize, quantize
+from rag.token_codec import SUB_DIMS
 from tests.helpers import CORPUS, ROOT
 
 PARAPHRASES = ROOT / "examples/eval/seed_qa_paraphrase_dev.jsonl"
@@ -111,3 +114,69 @@ def test_late_interaction_ranks_paraphrased_questions_better(seed_index, embedde
     on = eval_evidence(engine, PARAPHRASES, ["hybrid"]).modes["hybrid"]
     base = eval_evidence(off, PARAPHRASES, ["hybrid"]).modes["hybrid"]
     assert on["recall@5"] > base["recall@5"] and on["mrr@10"] > base["mrr@10"], (on, base)
+
+
+def test_a_large_index_keeps_its_token_vectors_as_product_codes(seed_index):
+    """The seed corpus holds more than ``MIN_TRAIN`` token vectors: a codebook is learnt from them and every
+    row is stored as product codes; maxsim from the codes stays close to maxsim from the model's vectors."""
+    engine, _ = seed_index
+    conn = engine.store.catalog.conn()
+    assert conn.execute("SELECT COUNT(*) FROM token_codecs").fetchone()[0] == 1
+    assert dict(conn.execute("SELECT codec, COUNT(*) FROM token_vectors GROUP BY codec").fetchall()) == {1: engine.stats()["chunks"]}
+    cold = LateScorer(engine.embedder, engine.store)  # a new process: reads the codes
+    rows = engine.store.chunks_by_rowid([int(r[0]) for r in conn.execute("SELECT id FROM chunks ORDER BY id LIMIT 12")])
+    texts = [embed_text(title, c.text, engine.settings.embed_title) for c, title, _ in rows.values()]
+    stored = cold.matrices(texts)
+    fresh = cold.tokens(texts)
+    # 96 bytes per word piece (384 components, 4 per byte), one row per content word piece
+    blobs = dict(conn.execute("SELECT key, length(vectors) FROM token_vectors").fetchall())
+    assert [blobs[cold._key(t)] for t in texts] == [384 // SUB_DIMS * len(f) for f in fresh]
+    question = cold.tokens(["Which branch of Mexico's armed forces seemed open to closer work with U.S. forces?"])[0]
+    exact = maxsim_many(question, fresh)
+    coded = maxsim_many(question / 127, [stored[t] for t in texts])
+    assert max(abs(a - b) for a, b in zip(exact, coded)) < 0.03, (exact, coded)
+    assert int(np.argmax(exact)) == int(np.argmax(coded))  # the best stays the best
+
+
+def test_an_int8_index_is_compressed_in_place_while_a_reader_has_it_open(tmp_path, embedder, monkeypatch):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(CORPUS / "001_e0cea56afaaf3c59.txt", corpus)
+    engine = Engine(Settings(index_dir=tmp_path / "ix", late_compression=False), embedder=embedder)
+    engine.sync([corpus])
+    conn = engine.store.catalog.conn()
+    assert conn.execute("SELECT DISTINCT codec FROM token_vectors").fetchall() == [(token_cache.INT8,)]
+    keys = [k for (k,) in conn.execute("SELECT key FROM token_vectors")]
+    before = token_cache.get(conn, keys)
+    reader = LateScorer(engine.embedder, engine.store)  # opened before the codebook exists
+    assert token_cache.codec(conn, reader._codecs) == (token_cache.INT8, None)
+    stored = lambda: conn.execute("SELECT SUM(LENGTH(vectors)) FROM token_vectors").fetchone()[0]  # noqa: E731
+    int8_bytes = stored()
+
+    monkeypatch.setattr(token_cache, "MIN_TRAIN", 2_000)  # this one paper holds fewer than the default
+    assert token_cache.compress(conn, {}) == len(keys)
+    assert conn.execute("SELECT DISTINCT codec FROM token_vectors").fetchall() == [(1,)]
+    assert token_cache.compress(conn, {}) == 0  # nothing left to do
+    assert stored() * SUB_DIMS == int8_bytes  # 96 bytes a word piece instead of 384
+    after = token_cache.get(conn, keys, reader._codecs)  # each row says which codebook reads it
+    assert [after[k].shape for k in keys] == [before[k].shape for k in keys]
+    cos = [float(np.mean(np.sum(after[k].astype("float32") * before[k] / 127**2, axis=1))) for k in keys]
+    assert min(cos) > 0.9, min(cos)
+    # Writes after it use the codebook.
+    engine.settings = engine.settings.model_copy(update={"late_compression": True})
+    engine.late = LateScorer(engine.embedder, engine.store)
+    engine.add_documents([NewDocument(title="Tapirs", text="Tapirs cross the Usumacinta river at night in Chiapas.")])
+    assert conn.execute("SELECT DISTINCT codec FROM token_vectors").fetchall() == [(1,)]
+
+
+def test_a_catalog_from_before_codecs_gains_the_column_and_reads_as_before(tmp_path):
+    conn = sqlite3.connect(tmp_path / "old.sqlite")
+    conn.execute("CREATE TABLE token_vectors(key TEXT PRIMARY KEY, dim INTEGER, vectors BLOB)")  # the old table
+    v = np.eye(3, 384, dtype="float32")
+    conn.execute("INSERT INTO token_vectors VALUES ('k', 384, ?)", (quantize(v),))
+    conn.commit()
+    conn.executescript(token_cache.SCHEMA)  # what opening the catalog runs: the old table stays as it was
+    token_cache.migrate(conn)
+    token_cache.migrate(conn)  # twice (another process): harmless
+    assert np.array_equal(token_cache.get(conn, ["k"])["k"], token_cache.to_int8(v))
+    assert token_cache.compress(conn, {}) == 0  # three vectors: far too few for a codebook

@@ -26,7 +26,10 @@ pytest.importorskip("ray")
 
 def rag_index(index: Path, corpus: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "rag.cli", "index", str(corpus), "--index-dir", str(index), "-q", "--json", *extra]
-    return subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # int8 token rows, so the runs' vectors themselves are compared: product codes also depend on which vectors a
+    # run stored first, when it learnt its codebook (tests/test_late.py covers the codes).
+    env = {**os.environ, "RAG_LATE_COMPRESSION": "false", **(env or {})}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def finished(proc: subprocess.Popen) -> str:
