@@ -140,6 +140,9 @@ def coverage(question: str, hits: list[Hit]) -> float:
     return sum(_mentions(text, t) for t in terms) / len(terms)
 
 
+_DATED = re.compile(r"\d{4}s?|\d+/\d+")
+
+
 def about_other(question: str, cited: list[Hit]) -> bool:
     """True when the question names something (not only dates) and the passages an answer would quote
     mention none of its names and years: they are near the topic (another country's army), not about it."""
@@ -148,9 +151,6 @@ def about_other(question: str, cited: list[Hit]) -> bool:
         return False
     text = fold(" ".join(f"{h.title} {h.chunk.text}" for h in cited))
     return not any(_mentions(text, t) for t in terms)
-
-
-_DATED = re.compile(r"\d{4}s?|\d+/\d+")
 
 
 def _mentions(text: str, term: str) -> bool:

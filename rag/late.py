@@ -65,7 +65,7 @@ def pooled(vectors: np.ndarray) -> np.ndarray:
 class LateScorer:
     """Token-level maxsim of candidates under ``embedder``'s (the fast) model."""
 
-    def __init__(self, embedder: Embedder, store: Store, embed_title: bool = True, compress: bool = True) -> None:
+    def __init__(self, embedder: Embedder, store: Store, embed_title: bool = True, compress: bool = False) -> None:
         self.embedder = embedder
         self.store = store
         self.embed_title = embed_title

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 SUB_DIMS = 4  # components per sub-vector: m = dim / 4 bytes per vector (8 lost 0.005 nDCG@10 on SciFact train)
-CENTROIDS = 256  # one byte per sub-vector
 MIN_TRAIN = 20_000  # vectors before a codebook is learnt: k-means wants ~40 points per centroid, and more is better
 
 

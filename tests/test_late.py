@@ -167,7 +167,7 @@ def test_an_int8_index_is_compressed_in_place_while_a_reader_has_it_open(tmp_pat
     assert min(cos) > 0.9, min(cos)
     # Writes after it use the codebook.
     engine.settings = engine.settings.model_copy(update={"late_compression": True})
-    engine.late = LateScorer(engine.embedder, engine.store)
+    engine.late = LateScorer(engine.embedder, engine.store, compress=True)
     engine.add_documents([NewDocument(title="Tapirs", text="Tapirs cross the Usumacinta river at night in Chiapas.")])
     assert conn.execute("SELECT DISTINCT codec FROM token_vectors").fetchall() == [(1,)]
 
