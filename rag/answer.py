@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
@@ -13,6 +12,7 @@ from .highlight import stem
 from .lexical import STOPWORDS
 from .models import Hit
 from .normalize import point_lookup
+from .places import mentions_place, strip_accents
 from .sentences import sentence_spans
 from .shapes import AskResponse, Citation, Claim, ContextResponse
 from .tokens import count_tokens, truncate_tokens
@@ -82,7 +82,7 @@ _SALIENT = re.compile(r"\b(?:\d{4}s?|\d+/\d+|[A-ZÁÉÍÓÚÑ][\w’'\-]*[\w])")
 
 def fold(text: str) -> str:
     """Lower case without accents: 'Calderón' and 'Calderon' are the same name."""
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return strip_accents(text).lower()
 
 
 def salient_terms(question: str) -> list[str]:
@@ -136,8 +136,8 @@ def coverage(question: str, hits: list[Hit]) -> float:
     terms = salient_terms(question)
     if not terms:
         return 1.0
-    text = fold(" ".join(f"{h.title} {h.chunk.text}" for h in hits))
-    return sum(_mentions(text, t) for t in terms) / len(terms)
+    raw = strip_accents(" ".join(f"{h.title} {h.chunk.text}" for h in hits))
+    return sum(_mentions(raw, t) for t in terms) / len(terms)
 
 
 _DATED = re.compile(r"\d{4}s?|\d+/\d+")
@@ -149,16 +149,18 @@ def about_other(question: str, cited: list[Hit]) -> bool:
     terms = salient_terms(question)
     if all(_DATED.fullmatch(t) for t in terms):
         return False
-    text = fold(" ".join(f"{h.title} {h.chunk.text}" for h in cited))
-    return not any(_mentions(text, t) for t in terms)
+    raw = strip_accents(" ".join(f"{h.title} {h.chunk.text}" for h in cited))
+    return not any(_mentions(raw, t, places=False) for t in terms)
 
 
-def _mentions(text: str, term: str) -> bool:
-    """``term`` (folded) occurs in ``text``; a decade ("1990s") also counts as any year inside it."""
+def _mentions(raw: str, term: str, places: bool = True) -> bool:
+    """``term`` (folded) occurs in ``raw`` (accents stripped, case kept); a decade ("1990s") also counts as
+    any year inside it, and a country's name, demonym or capital as any other of them ('American': 'U.S.')."""
+    text = raw.lower()
     decade = re.fullmatch(r"(\d{3})0s", term)
     if decade and re.search(rf"\b{decade.group(1)}\d\b", text):
         return True
-    return stem(term) in text
+    return stem(term) in text or places and mentions_place(term, raw)
 
 
 def rank_sentences(sents: list[_Sentence], vecs: np.ndarray | None) -> list[tuple[float, _Sentence]]:

@@ -101,6 +101,13 @@ def test_refusal_checks_read_more_passages_than_the_answer_quotes(seed_index, em
         ("What did the working group of the mid-1990s create?", "The group first met in 1995.", 1.0),  # a year inside the decade
         ("What did the working group of the mid-1990s create?", "The group first met in 2005.", 0.0),
         ("What did Calderón say in 2009 to Obama?", "In 2009 Calderon spoke.", 2 / 3),  # accents folded; Obama missing
+        # A country counts under its name, demonym, capital or code; another country does not.
+        ("How many American generals does Mexico's defense secretary meet?", "The U.S. has many; Mexico one.", 1.0),
+        ("How many American generals does Mexico's defense secretary meet?", "The US has many; México one.", 1.0),
+        ("Why were leaders in Ottawa unhappy?", "Canada objected to the plan.", 1.0),
+        ("Why were leaders in Ottawa unhappy?", "Mexico objected to the plan.", 0.0),
+        ("What do Mexican officers think?", "Officers in Mexico disagree.", 1.0),
+        ("What do Americans think?", "Let us ask them.", 0.0),  # the pronoun is not the code
     ],
 )
 def test_coverage_counts_names_years_and_decades(question, text, share):
@@ -126,6 +133,8 @@ def _hit(text: str, title: str = "A paper"):
         ("What did the Pentagon chief say in 2009?", "In 2009 Secretary Gates said so.", "A paper", False),  # a year counts
         ("How did policy change in the early 2000s?", "Policy changed.", "A paper", False),  # only a period: not this rule's
         ("Why do soldiers desert the army?", "Soldiers desert for pay.", "A paper", False),  # names nothing
+        # Quoted passages are matched word for word: a passage naming Colombia is not about "the Colombian navy".
+        ("What does the Colombian navy do?", "Lessons from Colombia apply to Mexico.", "A paper", True),
     ],
 )
 def test_an_answer_must_quote_a_passage_about_what_the_question_names(question, text, title, other):
@@ -140,3 +149,14 @@ def test_near_topic_question_about_another_country_is_refused(seed_index):
     engine, _ = seed_index
     assert not engine.ask("How large is Guatemala's army and what is its budget?", generate=False).grounded
     assert engine.ask("How large is Mexico's army and what is its budget?", generate=False).grounded
+
+
+def test_countries_named_otherwise_do_not_refuse_an_answerable_question(seed_index):
+    """The papers say "U.S." and "Canada" where users say "American" and "Ottawa": the evidence covers
+    those names, so the questions are answered (both were refused before country names were folded)."""
+    engine, _ = seed_index
+    for question in (
+        "How many American counterparts does Mexico's secretary of national defense have to deal with?",
+        "Why were leaders in Ottawa and Mexico City unhappy with the way the U.S. set up its new northern military command?",
+    ):
+        assert engine.ask(question, generate=False).grounded, question
