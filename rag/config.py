@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         default=True, description="Re-score hybrid candidates by token-level maxsim with the fast model's token vectors (kept in the index)."
     )
     late_compression: bool = Field(
-        default=False,  # learning the codebook takes ~14 s of CPU (96 k-means): an option until that is cut
+        default=True,  # learning the codebook takes 1-2 s once per index (docs/EVALUATION.md)
         description="Keep token vectors as 96-byte product-quantization codes once the index holds 20,000 (a quarter of int8's 384 bytes).",
     )
     late_depth: int = Field(default=LATE_DEPTH, ge=1, description="First-stage hybrid candidates that late interaction re-scores.")

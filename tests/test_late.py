@@ -16,7 +16,7 @@ from rag.evaluation import eval_evidence
 from rag.ingest import embed_text
 from rag.late import LateScorer, content_rows, maxsim, maxsim_many, pooled
 from rag.token_cache import dequantize, quantize
-from rag.token_codec import SUB_DIMS
+from rag.token_codec import MIN_TRAIN, SUB_DIMS, ProductCodec
 from tests.helpers import CORPUS, ROOT
 
 PARAPHRASES = ROOT / "examples/eval/seed_qa_paraphrase_dev.jsonl"
@@ -139,6 +139,26 @@ def test_a_large_index_keeps_its_token_vectors_as_product_codes(seed_index, embe
     coded = maxsim_many(question / 127, [stored[t] for t in texts])
     assert max(abs(a - b) for a, b in zip(exact, coded)) < 0.03, (exact, coded)
     assert int(np.argmax(exact)) == int(np.argmax(coded))  # the best stays the best
+
+
+def test_a_codebook_from_real_token_vectors_reconstructs_unseen_ones(seed_index):
+    """Learnt from the first MIN_TRAIN word pieces of the seed corpus (10 k-means iterations, BLAS
+    distances), the codes of the rest decode to within a small angle of the model's vectors; faiss's
+    process-wide BLAS setting is given back."""
+    import faiss
+
+    engine, _ = seed_index
+    rows = engine.store.chunks_by_rowid(list(range(1, engine.stats()["chunks"] + 1)))
+    texts = [embed_text(title, c.text, engine.settings.embed_title) for c, title, _ in rows.values()]
+    vectors = np.concatenate(LateScorer(engine.embedder, engine.store).tokens(texts))
+    assert len(vectors) > MIN_TRAIN + 5000
+    before = faiss.cvar.distance_compute_blas_threshold
+    codec = ProductCodec.train(vectors[:MIN_TRAIN])
+    assert faiss.cvar.distance_compute_blas_threshold == before
+    unseen = vectors[MIN_TRAIN:]
+    cosine = (codec.decode(codec.encode(unseen)) * unseen).sum(axis=1)
+    assert len(codec.encode(unseen)) == len(unseen) * 384 // SUB_DIMS
+    assert cosine.mean() > 0.95 and np.percentile(cosine, 5) > 0.93, (cosine.mean(), np.percentile(cosine, 5))
 
 
 def test_an_int8_index_is_compressed_in_place_while_a_reader_has_it_open(tmp_path, embedder, monkeypatch):
