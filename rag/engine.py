@@ -464,8 +464,10 @@ class Engine:
         evidence = self.search(question, top_k=self._evidence_k(top_k), filters=filters, highlights=True).hits
         hits = evidence[:top_k]
         sents = candidate_sentences(hits)
-        vecs = self.embed_queries([question] + [x.text for x in sents]) if sents else None
-        return self._compose(question, hits, rank_sentences(sents, vecs), evidence, self.unknown_years(question, filters))
+        texts = [question] + [x.text for x in sents]
+        vecs = self.embed_queries(texts) if sents else None
+        rows = self._token_rows(texts) if sents else None
+        return self._compose(question, hits, rank_sentences(sents, vecs, rows), evidence, self.unknown_years(question, filters))
 
     async def aask(
         self,
@@ -525,9 +527,16 @@ class Engine:
         evidence = (await self.asearch(question, top_k=self._evidence_k(top_k), filters=filters, highlights=True)).hits
         hits = evidence[:top_k]
         sents = candidate_sentences(hits)
-        vecs = await self.aembed([question] + [x.text for x in sents]) if sents else None
+        texts = [question] + [x.text for x in sents]
+        vecs = await self.aembed(texts) if sents else None
+        rows = await asyncio.to_thread(self._token_rows, texts) if sents and self.late else None
         unknown = await asyncio.to_thread(self.unknown_years, question, filters) if question_years(question) else []
-        return self._compose(question, hits, rank_sentences(sents, vecs), evidence, unknown)
+        return self._compose(question, hits, rank_sentences(sents, vecs, rows), evidence, unknown)
+
+    def _token_rows(self, texts: list[str]) -> list[np.ndarray] | None:
+        """Content token rows of texts just embedded (the model pass remembered them), to choose the
+        sentences an answer quotes by maxsim; None without late interaction."""
+        return [self.late.query_rows(t) for t in texts] if self.late else None
 
     async def aembed(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of ``texts`` without holding a thread, bounded by ``request_timeout_s``."""

@@ -160,3 +160,53 @@ def test_countries_named_otherwise_do_not_refuse_an_answerable_question(seed_ind
         "Why were leaders in Ottawa and Mexico City unhappy with the way the U.S. set up its new northern military command?",
     ):
         assert engine.ask(question, generate=False).grounded, question
+
+
+def _ranked(items):
+    """Ranked sentences of one hand-made passage: (text, cosine, maxsim) each."""
+    from rag.answer import Ranked, _Sentence
+
+    text = " ".join(t for t, _, _ in items)
+    out, at = [], 0
+    for t, sim, match in items:
+        out.append(Ranked(sim, _Sentence(0, at, at + len(t), t), match))
+        at += len(t) + 1
+    return _hit(text), sorted(out, key=lambda r: -r.similarity)
+
+
+def test_the_quotes_follow_token_maxsim_and_the_gate_stays_with_cosine():
+    from rag.answer import compose
+
+    hit, ranked = _ranked(
+        [
+            ("Mexico's army academy is an old and proud institution.", 0.70, 0.55),
+            ("Its most hallowed place honours the Child Heroes of 1847.", 0.52, 0.71),
+        ]
+    )
+    a = compose("Whom does Mexico's army academy venerate?", [hit], ranked, 0.45, lambda d: [], max_sentences=1)
+    assert a.grounded and a.answer.startswith("Its most hallowed place") and a.score == 0.70
+    # Without token rows the cosine choice is quoted, as before.
+    plain = [r._replace(match=None) for r in ranked]
+    a = compose("Whom does Mexico's army academy venerate?", [hit], plain, 0.45, lambda d: [], max_sentences=1)
+    assert a.answer.startswith("Mexico's army academy is")
+
+
+def test_maxsim_quotes_that_fail_the_date_check_give_way_to_the_cosine_ones():
+    from rag.answer import compose
+
+    hit, ranked = _ranked(
+        [
+            ("Mexico's army academy was founded in 1823.", 0.70, 0.50),
+            ("Mexico's army academy is an old and proud institution.", 0.60, 0.80),
+        ]
+    )
+    a = compose("When was Mexico's army academy founded?", [hit], ranked, 0.45, lambda d: [], max_sentences=1)
+    assert a.grounded and "1823" in a.answer
+
+
+def test_answers_on_the_seed_corpus_quote_the_sentence_that_holds_the_answer(seed_index):
+    """Two paraphrased dev questions whose answers quoted near-topic sentences while the sentences were
+    chosen by cosine: maxsim picks the one with the answer."""
+    engine, _ = seed_index
+    assert "Niños Héroes" in engine.ask("Whom does Mexico's army academy venerate at its most sacred spot?", generate=False).answer
+    assert "Stringham" in engine.ask("Who was the last general officer to serve as U.S. Defense Attaché in Mexico?", generate=False).answer
