@@ -139,7 +139,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if engine is not None:
         engine.answer_observers.append(metrics.observe_answer)
         app.state.collections.adopt(DEFAULT, engine)
-    app.state.auth_limiter = FailureLimiter(settings.auth_max_failures)
+    shared = settings.shared_dir / "auth-failures.sqlite" if settings.shared_dir else None
+    app.state.auth_limiter = FailureLimiter(settings.auth_max_failures, path=shared)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(RequestGuard, limit_for=_body_limit(settings), on_abandoned=lambda scope: metrics.abandoned.inc())

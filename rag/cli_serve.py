@@ -43,9 +43,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["RAG_WORKERS"] = str(workers)
     if not settings.threads:
         os.environ["RAG_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-    with tempfile.TemporaryDirectory(prefix="rag-metrics-") as metrics_dir:
+    with tempfile.TemporaryDirectory(prefix="rag-metrics-") as metrics_dir, tempfile.TemporaryDirectory(prefix="rag-shared-") as shared:
         # Set before any worker imports prometheus_client: every worker then writes its counters here.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        os.environ.setdefault("RAG_SHARED_DIR", shared)  # failed API-key counts, one for all workers
         uvicorn.run(
             "api.app:create_app_from_env",
             factory=True,

@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     )
     shutdown_timeout_s: float = Field(default=5.0, ge=0, description="Graceful shutdown bound: in-flight requests are cut after it.")
     auth_max_failures: int = Field(default=20, ge=1, description="Failed API-key attempts per client per minute before 429.")
+    shared_dir: Path | None = Field(
+        default=None,
+        description="A folder all worker processes of one server share for counts they must agree on (failed API keys); "
+        "`rag serve` makes one per run.",
+    )
     log_level: str = "INFO"
     threads: int = Field(default=0, ge=0, description="Model threads per process; 0 = all cores (`rag serve`: cores ÷ workers).")
     workers: int = Field(default=0, ge=0, description="Server processes; 0 = one per core, at most 4.")

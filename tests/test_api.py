@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -267,6 +268,24 @@ def test_protected_reads(tmp_path, embedder):
         assert statuses[:3] == [401] * 3 and statuses[-1] == 429  # 5 failures a minute, with earlier ones
         r = c.get("/stats", headers=AUTH)
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1  # even the right key must wait
+
+
+def test_failed_keys_counted_in_a_shared_file_reach_every_limiter(tmp_path):
+    """Two limiters on one file stand for two worker processes: guesses sent to either count for both."""
+    from api.auth import FailureLimiter
+
+    a, b = (FailureLimiter(4, path=tmp_path / "shared" / "auth.sqlite") for _ in range(2))
+    for limiter in (a, b, a):
+        limiter.fail("10.0.0.7")
+    assert a.retry_after("10.0.0.7") == 0 and b.retry_after("10.0.0.7") == 0  # 3 of 4
+    b.fail("10.0.0.7")
+    assert a.retry_after("10.0.0.7") > 50 and b.retry_after("10.0.0.7") > 50
+    assert a.retry_after("10.0.0.8") == 0  # another client is not affected
+    quick = FailureLimiter(1, window_s=0.2, path=tmp_path / "shared" / "auth.sqlite")
+    quick.fail("10.0.0.9")
+    assert quick.retry_after("10.0.0.9") > 0
+    time.sleep(0.25)
+    assert quick.retry_after("10.0.0.9") == 0  # aged out
 
 
 def test_open_reads_declare_no_security(client):

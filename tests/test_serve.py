@@ -103,3 +103,26 @@ def test_concurrent_searches_during_writes(tmp_path, embedder, seed_index):
     assert not errors and all(c == 5 for c in counts)
     assert engine.model_calls < 90  # some concurrent queries shared a model call
     assert engine.stats()["documents"] == 5
+
+
+def test_failed_keys_are_counted_across_workers(tmp_path, seed_index):
+    """Wrong keys sent to a two-worker server count once for the client, whichever worker took them:
+    after the limit every request gets 429, the right key too, on both workers."""
+    seed, _ = seed_index
+    index = tmp_path / "index"
+    shutil.copytree(seed.settings.index_dir, index)
+    env = {"RAG_API_KEY": "right-key", "RAG_PROTECT_READS": "true", "RAG_AUTH_MAX_FAILURES": "6"}
+    with Server(index, workers=2, env=env) as server:
+        base = server.url
+        with ThreadPoolExecutor(8) as pool:
+            pids: set[int] = set()
+            for _ in range(10):
+                pids |= set(pool.map(lambda _: _get(base + "/health")[1]["worker_pid"], range(64)))
+                if len(pids) == 2:
+                    break
+            assert len(pids) == 2, "both workers should answer"
+            wrong = {"Authorization": "Bearer guess"}
+            assert [request(base + "/stats", headers=wrong).status for _ in range(6)] == [401] * 6
+            right = {"Authorization": "Bearer right-key"}
+            statuses = list(pool.map(lambda _: request(base + "/stats", headers=right).status, range(48)))
+            assert statuses == [429] * 48, statuses
