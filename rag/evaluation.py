@@ -226,5 +226,6 @@ def run_eval(
     if dataset.is_file():
         if engine is None:
             raise DatasetError(f"{dataset} is an evidence file: it needs an engine over its corpus")
+        engine.warm_late(progress)  # an index built before late interaction: store its token vectors once
         return eval_evidence(engine, dataset, modes)
     raise DatasetError(f"no such dataset: {dataset}")

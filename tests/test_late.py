@@ -12,7 +12,7 @@ import pytest
 
 from rag import Engine, Settings, token_cache
 from rag.engine import NewDocument
-from rag.evaluation import eval_evidence
+from rag.evaluation import eval_evidence, run_eval
 from rag.ingest import embed_text
 from rag.late import LateScorer, content_rows, maxsim, maxsim_many, pooled
 from rag.token_cache import dequantize, quantize
@@ -81,6 +81,10 @@ def test_token_vectors_follow_the_chunks(tmp_path, embedder):
     assert max(abs(stored[r] - fresh[r]) for r in rowids) < 1e-2
     assert _stored(engine) == 0 and len(cold._memory) == 8  # the read path computed, kept in memory, wrote nothing
     assert engine.warm_late() == chunks and _stored(engine) == chunks
+    # `rag eval` on an evidence-quote file stores missing ones before it searches, as `rag index` and a server start do.
+    engine.late.store.catalog.conn().execute("DELETE FROM token_vectors")
+    run_eval(None, engine, PARAPHRASES, "test", ["hybrid"])
+    assert _stored(engine) == chunks
 
     # An upload brings its own; deleting and editing documents leave no stale matrix after the next sync.
     engine.add_documents([NewDocument(title="Tapirs", text="Tapirs cross the Usumacinta river at night in Chiapas.")])
