@@ -149,6 +149,8 @@ class Settings(BaseSettings):
         """Why the HTTP service must refuse to start with these settings (None: it may start)."""
         if self.protect_reads and not self.api_key:
             return "RAG_PROTECT_READS=true needs RAG_API_KEY: without a key every route would stay open"
+        if self.shared_dir is not None and not _can_create_in(self.shared_dir):
+            return f"RAG_SHARED_DIR={self.shared_dir} is not a folder this process can write in"
         return None
 
     def base_url(self) -> str:
@@ -161,3 +163,11 @@ class Settings(BaseSettings):
         if self.store == "qdrant" and not self.qdrant_url:
             return 1
         return self.workers or max(1, min(4, os.cpu_count() or 1))
+
+
+def _can_create_in(folder: Path) -> bool:
+    """``folder`` is, or could be made as, a folder this process can write in."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)

@@ -305,3 +305,14 @@ def test_protect_reads_without_a_key_refuses_to_start(tmp_path):
         [sys.executable, "-m", "rag.cli", "serve", "--index-dir", str(tmp_path), "--port", "1"], env=env, capture_output=True, text=True, timeout=60
     )
     assert r.returncode == 2 and "RAG_API_KEY" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_shared_folder_that_is_a_file_refuses_to_start(tmp_path):
+    (tmp_path / "taken").write_text("not a folder")
+    with pytest.raises(ValueError, match="RAG_SHARED_DIR"):
+        create_app(Settings(index_dir=tmp_path, shared_dir=tmp_path / "taken" / "auth"))
+    env = {**os.environ, "RAG_SHARED_DIR": str(tmp_path / "taken")}
+    r = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "serve", "--index-dir", str(tmp_path), "--port", "1"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 2 and "RAG_SHARED_DIR" in r.stderr and "Traceback" not in r.stderr
