@@ -536,7 +536,7 @@ class Engine:
     def _token_rows(self, texts: list[str]) -> list[np.ndarray] | None:
         """Content token rows of texts just embedded (the model pass remembered them), to choose the
         sentences an answer quotes by maxsim; None without late interaction."""
-        return [self.late.query_rows(t) for t in texts] if self.late else None
+        return self.late.rows_of(texts) if self.late else None
 
     async def aembed(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of ``texts`` without holding a thread, bounded by ``request_timeout_s``."""

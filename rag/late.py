@@ -100,9 +100,17 @@ class LateScorer:
 
     def query_rows(self, query: str) -> np.ndarray:
         """The query's content token rows: remembered by ``remember_queries``, else computed now."""
+        return self.rows_of([query])[0]
+
+    def rows_of(self, texts: list[str]) -> list[np.ndarray]:
+        """Content token rows of texts embedded as queries: the remembered ones, the rest (pushed out of
+        memory meanwhile) in one model pass."""
         with self._lock:
-            rows = self._queries.get(query)
-        return rows if rows is not None else self.tokens([query])[0]
+            found = {t: self._queries[t] for t in texts if t in self._queries}
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            found.update(zip(missing, self.tokens(missing)))
+        return [found[t] for t in texts]
 
     def matrices(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Token matrices (int8, ``token_cache.SCALE`` steps) by text: from this process's memory, from the

@@ -207,3 +207,18 @@ def test_a_catalog_from_before_codecs_gains_the_column_and_reads_as_before(tmp_p
     token_cache.migrate(conn)  # twice (another process): harmless
     assert np.array_equal(token_cache.get(conn, ["k"])["k"], token_cache.to_int8(v))
     assert token_cache.compress(conn, {}) == 0  # three vectors: far too few for a codebook
+
+
+def test_rows_of_gives_remembered_rows_and_computes_the_rest_in_one_pass(seed_index):
+    engine, _ = seed_index
+    scorer = LateScorer(engine.embedder, engine.store)
+    asked = "Which branch of Mexico's armed forces seemed open to closer work with U.S. forces?"
+    scorer.remember_queries([asked], engine.embedder.encode_tokens([asked]))
+    passes: list[list[str]] = []
+    tokens = scorer.tokens
+    scorer.tokens = lambda texts: passes.append(texts) or tokens(texts)  # type: ignore[method-assign]
+    others = ["The navy trains with the U.S. Navy.", "The army keeps its distance."]
+    rows = scorer.rows_of([asked, *others, others[0]])
+    assert passes == [others]  # one pass, only for the texts not remembered
+    assert rows[0] is scorer.query_rows(asked)
+    assert all(np.allclose(r, t, atol=1e-5) for r, t in zip(rows[1:3], tokens(others)))
