@@ -88,15 +88,27 @@ def fold(text: str) -> str:
 
 def salient_terms(question: str) -> list[str]:
     """Names and years in the question (not its first word): facts the sources must mention."""
-    words = _SALIENT.findall(question)
-    first = question.split()[0] if question.split() else ""
-    out = []
-    for w in words:
-        w = re.sub(r"[’']s$", "", w)
-        if w == first.strip("¿¡\"'") or w.lower() in STOPWORDS or len(w) < 3:
+    return list(dict.fromkeys(w for name in salient_names(question) for w in name))
+
+
+def salient_names(question: str) -> list[tuple[str, ...]]:
+    """The question's names and years (``salient_terms``), a name of several capitalized words kept as one
+    ("United States", "Osiel Cárdenas"); an office before it, a possessive or a year ends it."""
+    first = question.split()[0].strip("¿¡\"'") if question.split() else ""
+    names: list[list[str]] = []
+    joinable, end = False, 0
+    for m in _SALIENT.finditer(question):
+        word = re.sub(r"[’']s$", "", m.group(0))
+        adjacent, end = joinable and question[end : m.start()].isspace(), m.end()
+        joinable = False
+        if word == first or word.lower() in STOPWORDS or len(word) < 3 or fold(word) in _TITLES:
             continue
-        out.append(fold(w))
-    return list(dict.fromkeys(out))
+        if adjacent and not _DATED.fullmatch(word):
+            names[-1].append(fold(word))
+        else:
+            names.append([fold(word)])
+        joinable = word == m.group(0) and not _DATED.fullmatch(word)
+    return list(dict.fromkeys(tuple(n) for n in names))
 
 
 _ASKS_DATE = re.compile(
@@ -133,12 +145,14 @@ def answers_type(question: str, sentences: list[str]) -> bool:
 
 
 def coverage(question: str, hits: list[Hit]) -> float:
-    """Share of the question's salient terms found in the passages (1.0 when it has none)."""
-    terms = salient_terms(question)
-    if not terms:
+    """Share of the question's names and years (``salient_names``) the passages mention, 1.0 when it has
+    none; a name of several words counts once, found when each of its words is (dev: one more near-topic
+    question refused, "Osiel Cárdenas" against a passage on Lázaro Cárdenas; no answerable one lost)."""
+    names = salient_names(question)
+    if not names:
         return 1.0
     raw = strip_accents(" ".join(f"{h.title} {h.chunk.text}" for h in hits))
-    return sum(_mentions(raw, t) for t in terms) / len(terms)
+    return sum(all(_mentions(raw, t) for t in name) for name in names) / len(names)
 
 
 _DATED = re.compile(r"\d{4}s?|\d+/\d+")

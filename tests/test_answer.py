@@ -108,6 +108,10 @@ def test_refusal_checks_read_more_passages_than_the_answer_quotes(seed_index, em
         ("Why were leaders in Ottawa unhappy?", "Mexico objected to the plan.", 0.0),
         ("What do Mexican officers think?", "Officers in Mexico disagree.", 1.0),
         ("What do Americans think?", "Let us ask them.", 0.0),  # the pronoun is not the code
+        # A name of several words counts once, and only when each of its words is there.
+        ("When was Osiel Cárdenas sent to the United States?", "Lázaro Cárdenas led the United States talks.", 1 / 2),
+        ("When was Osiel Cárdenas sent to the United States?", "Osiel Cardenas went to the United States.", 1.0),
+        ("What did Foreign Minister Castañeda say in Mexico City in 2005?", "Castañeda spoke in Mexico City.", 2 / 3),
     ],
 )
 def test_coverage_counts_names_years_and_decades(question, text, share):
@@ -210,3 +214,19 @@ def test_answers_on_the_seed_corpus_quote_the_sentence_that_holds_the_answer(see
     engine, _ = seed_index
     assert "Niños Héroes" in engine.ask("Whom does Mexico's army academy venerate at its most sacred spot?", generate=False).answer
     assert "Stringham" in engine.ask("Who was the last general officer to serve as U.S. Defense Attaché in Mexico?", generate=False).answer
+
+
+@pytest.mark.parametrize(
+    "question, names",
+    [
+        ("Who took over after Carlos Pascual left Mexico City?", [("carlos", "pascual"), ("mexico", "city")]),
+        ("What did President López Obrador say?", [("lopez", "obrador")]),  # the office is not part of the name
+        ("When was Mexico's Federal Police dissolved?", [("mexico",), ("federal", "police")]),  # a possessive ends a name
+        ("Did Mexico City 2005 matter to Fox?", [("mexico", "city"), ("2005",), ("fox",)]),  # a year is its own term
+        ("Mexico and Canada: what did Mexico sign?", [("canada",)]),  # the first word is never a name
+    ],
+)
+def test_salient_names_keep_a_name_of_several_words_together(question, names):
+    from rag.answer import salient_names
+
+    assert salient_names(question) == names
