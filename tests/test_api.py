@@ -288,6 +288,41 @@ def test_failed_keys_counted_in_a_shared_file_reach_every_limiter(tmp_path):
     assert quick.retry_after("10.0.0.9") == 0  # aged out
 
 
+def test_a_locked_shared_failure_table_still_counts_and_never_raises(tmp_path, caplog):
+    """Another worker holding the table's lock for long must not turn a key check into a 500: the
+    failures are counted in this worker meanwhile, and added to the shared ones once it can read."""
+    import sqlite3
+
+    from api.auth import FailureLimiter
+
+    path = tmp_path / "shared" / "auth.sqlite"
+    limiter = FailureLimiter(3, path=path, busy_timeout_s=0.05)
+    limiter.fail("10.0.0.7")  # in the table
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # a stuck writer: neither reads nor writes get through
+    limiter.fail("10.0.0.7")
+    limiter.fail("10.0.0.7")
+    assert "counting in this worker" in caplog.text
+    assert limiter.retry_after("10.0.0.7") > 50  # readers pass a writer in WAL: 1 shared + 2 held here
+    other.execute("ROLLBACK")
+    assert limiter.retry_after("10.0.0.8") == 0
+    other.execute("DROP TABLE auth_failures")  # unreadable now: this worker's own count still limits
+    for _ in range(3):
+        limiter.fail("10.0.0.9")
+    assert limiter.retry_after("10.0.0.9") > 50 and "using this worker's counts" in caplog.text
+
+
+def test_checks_alone_take_no_memory():
+    """Every request from a new address is checked; only addresses that sent a wrong key are remembered."""
+    from api.auth import FailureLimiter
+
+    limiter = FailureLimiter(3)
+    for i in range(1000):
+        assert limiter.retry_after(f"10.1.{i // 256}.{i % 256}") == 0
+    limiter.fail("10.0.0.7")
+    assert len(limiter._failures) == 1
+
+
 def test_open_reads_declare_no_security(client):
     schema = client.get("/openapi.json").json()
     assert "security" not in schema["paths"]["/search"]["post"]
