@@ -128,10 +128,29 @@ def question_years(question: str) -> list[str]:
     return list(dict.fromkeys(_YEAR.findall(question)))
 
 
+_ASKS_AMOUNT = re.compile(r"\bhow\s+(?:many|much)\b", re.I)
+_AMOUNT = re.compile(
+    r"\d[\d,.]*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
+    r"(?:hundred|thousand|million|billion|trillion)s?|dozens?|half|twice|double|triple)\b",
+    re.I,
+)
+
+
+def answers_amount(question: str, sentences: list[str]) -> bool:
+    """False when the question asks "how many/much" and no sentence holds a number other than the
+    question's own ("201st Squadron"): a passage on the topic that does not count anything."""
+    if not _ASKS_AMOUNT.search(question):
+        return True
+    own = {m.lower() for m in _AMOUNT.findall(question)}
+    return any(m.lower() not in own for s in sentences for m in _AMOUNT.findall(s))
+
+
 def answers_type(question: str, sentences: list[str]) -> bool:
     """False when the question asks for a date ("When did…", "In what year…") and no sentence holds a
-    year or a month, or holds no year inside the window it sets ("after 2014", "before 1994"): a
-    near-topic passage, not an answer."""
+    year or a month, or holds no year inside the window it sets ("after 2014", "before 1994"), or asks
+    for an amount the sentences do not give (``answers_amount``): a near-topic passage, not an answer."""
+    if not answers_amount(question, sentences):
+        return False
     if not _ASKS_DATE.search(question):
         return True
     if not any(_DATE.search(s) for s in sentences):

@@ -30,6 +30,30 @@ def test_a_date_question_needs_a_date_in_the_answer(question, sentences, ok):
     assert answers_type(question, sentences) is ok
 
 
+@pytest.mark.parametrize(
+    ("question", "sentences", "ok"),
+    [
+        ("How many deaths had the drug war caused by mid-2013?", ["It caused more than 60,000 deaths."], True),
+        ("How many counterparts does the secretary have?", ["He deals with two U.S. commands."], True),
+        ("How much did Plan Colombia cost?", ["It cost billions of dollars."], True),  # a rough amount is one
+        ("How much did Plan Colombia cost?", ["It was costly for Colombia."], False),
+        ("How much did Plan Colombia cost?", ["It cost $7.5 billion over six years."], True),
+        ("How many pilots of the 201st Squadron were killed?", ["The 201st Squadron flew in the Philippines."], False),
+        ("How many pilots of the 201st Squadron were killed?", ["The 201st lost five pilots."], True),
+        ("Who leads the army?", ["The secretary of national defense leads it."], True),  # no amount asked
+    ],
+)
+def test_an_amount_question_needs_a_number_the_question_does_not_give(question, sentences, ok):
+    assert answers_type(question, sentences) is ok
+
+
+def test_near_topic_amount_question_is_refused(seed_index):
+    engine, _ = seed_index
+    a = engine.ask("How many pilots of the 201st Fighter Squadron were killed in combat in the Philippines?", generate=False)
+    assert not a.grounded and a.answer == NOT_FOUND
+    assert engine.ask("How many deaths had Mexico's drug war caused by mid-2013?", generate=False).grounded
+
+
 def test_near_topic_date_question_is_refused(seed_index):
     engine, _ = seed_index
     a = engine.ask("In what year was NORAD founded, and which agreement created it?", generate=False)
