@@ -187,14 +187,16 @@ def eval_evidence(engine: Engine, path: Path, modes: list[Mode]) -> EvalReport:
     for n, r in numbered:
         if not r.get("question") or not r.get("doc") or not isinstance(r.get("evidence"), list):
             raise DatasetError(f"{path}:{n}: needs 'question', 'doc' and a list 'evidence'")
+    check_evidence(engine, path, numbered)
     rows = [r for _, r in numbered]
     report = EvalReport(path.name, None, len(rows))
     ids = [str(r.get("id", n)) for n, r in enumerate(rows)]
     qrels = {i: {REL: 1} for i in ids}
+    docs = {i: evidence_doc(engine, str(r["doc"])) for i, r in zip(ids, rows)}
     for mode in modes:
         t1 = time.perf_counter()
         results = engine.search_many([r["question"] for r in rows], top_k=DOC_DEPTH, mode=mode, highlights=False)
-        run = {i: _mark_relevant(hits, r) for i, r, hits in zip(ids, rows, results)}
+        run = {i: _mark_relevant(hits, r, docs[i]) for i, r, hits in zip(ids, rows, results)}
         report.timings[f"{mode}_s"] = time.perf_counter() - t1
         report.modes[mode] = evaluate(run, qrels)
         report.first_ranks[mode] = {i: first_relevant_rank(run[i], qrels[i]) for i in ids}
@@ -205,8 +207,38 @@ def eval_evidence(engine: Engine, path: Path, modes: list[Mode]) -> EvalReport:
     return report
 
 
-def _mark_relevant(hits: list[Hit], row: dict[str, Any]) -> list[str]:
-    want = doc_id_for(Path(row["doc"]).name)
+def evidence_doc(engine: Engine, doc: str) -> str | None:
+    """The index's id for an evidence row's ``doc``: its path under the corpus folder ("reports/a.txt") or
+    its file name alone; None when the index holds neither."""
+    for candidate in dict.fromkeys([doc_id_for(doc), doc_id_for(Path(doc).name)]):
+        if engine.store.has_document(candidate):
+            return candidate
+    return None
+
+
+def check_evidence(engine: Engine, path: Path, numbered: list[tuple[int, dict[str, Any]]], shown: int = 10) -> None:
+    """Raise DatasetError naming each line whose document the index lacks, or none of whose quotes any
+    passage of that document contains (a typo, or a quote longer than a passage): such a question could
+    never be found, and would pull every metric down unnoticed."""
+    texts: dict[str, list[str]] = {}
+    problems = []
+    for n, r in numbered:
+        doc = evidence_doc(engine, str(r["doc"]))
+        if doc is None:
+            problems.append(f"{path}:{n}: document {r['doc']!r} is not in the index")
+            continue
+        if doc not in texts:
+            chunks = engine.store.chunks_by_rowid(engine.store.chunk_rowids([doc]).tolist())
+            texts[doc] = [normalize_quote(chunk.text) for chunk, _, _ in chunks.values()]
+        quotes = [normalize_quote(q) for q in r["evidence"] if isinstance(q, str) and q.strip()]
+        if not any(q in t for q in quotes for t in texts[doc]):
+            problems.append(f"{path}:{n}: no passage of {r['doc']!r} contains any of its evidence quotes (a typo, or a quote longer than a passage?)")
+    if problems:
+        more = f"\n... and {len(problems) - shown} more" if len(problems) > shown else ""
+        raise DatasetError("\n".join(problems[:shown]) + more)
+
+
+def _mark_relevant(hits: list[Hit], row: dict[str, Any], want: str | None) -> list[str]:
     quotes = [normalize_quote(q) for q in row["evidence"] if q.strip()]
     out: list[str] = []
     for h in hits:

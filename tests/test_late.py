@@ -83,7 +83,9 @@ def test_token_vectors_follow_the_chunks(tmp_path, embedder):
     assert engine.warm_late() == chunks and _stored(engine) == chunks
     # `rag eval` on an evidence-quote file stores missing ones before it searches, as `rag index` and a server start do.
     engine.late.store.catalog.conn().execute("DELETE FROM token_vectors")
-    run_eval(None, engine, PARAPHRASES, "test", ["hybrid"])
+    questions = tmp_path / "questions.jsonl"  # those about the two papers indexed here (others are refused)
+    questions.write_text("".join(line + "\n" for line in PARAPHRASES.read_text().splitlines() if '"001_' in line or '"002_' in line))
+    run_eval(None, engine, questions, "test", ["hybrid"])
     assert _stored(engine) == chunks
 
     # An upload brings its own; deleting and editing documents leave no stale matrix after the next sync.

@@ -178,3 +178,28 @@ def test_evidence_file_errors_name_their_line(tmp_path, seed_index):
     bad.write_text('{"question": "q", "doc": "a.txt", "evidence": ["x"]}\n[1, 2]\n')
     with pytest.raises(DatasetError, match=r"q.jsonl:2: not a JSON object"):
         eval_evidence(engine, bad, ["hybrid"])
+
+
+def test_evidence_that_can_never_be_found_is_an_error_naming_its_lines(tmp_path, seed_index):
+    """A document the index lacks, or quotes no passage holds, would score 0 unnoticed: both are refused."""
+    from rag.evaluation import eval_evidence
+
+    engine, _ = seed_index
+    good = '{"question": "Who visited Mexico City in 2017?", "doc": "001_e0cea56afaaf3c59.txt", "evidence": ["Rex Tillerson will travel to Mexico City"]}'
+    typo = good.replace("will travel", "will fly")
+    unknown = good.replace("001_e0cea56afaaf3c59.txt", "009_missing.txt")
+    bad = tmp_path / "q.jsonl"
+    bad.write_text("\n".join([good, typo, good, unknown]) + "\n")
+    with pytest.raises(DatasetError) as e:
+        eval_evidence(engine, bad, ["hybrid"])
+    assert "q.jsonl:2: no passage of '001_e0cea56afaaf3c59.txt' contains any of its evidence quotes" in str(e.value)
+    assert "q.jsonl:4: document '009_missing.txt' is not in the index" in str(e.value)
+    assert ":1:" not in str(e.value) and ":3:" not in str(e.value)
+    # Named by its path under the corpus folder, the same document is found.
+    bad.write_text(good.replace('"001_', '"corpus/001_') + "\n")
+    assert eval_evidence(engine, bad, ["hybrid"]).first_ranks["hybrid"]["0"] == 1
+    p = rag("eval", str(tmp_path / "q.jsonl"), env={"RAG_INDEX_DIR": str(engine.settings.index_dir)})
+    assert p.returncode == 0, p.stderr
+    bad.write_text(unknown + "\n")
+    p = rag("eval", str(bad), env={"RAG_INDEX_DIR": str(engine.settings.index_dir)})
+    assert p.returncode == 2 and "is not in the index" in p.stderr and "Traceback" not in p.stderr
