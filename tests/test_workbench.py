@@ -185,7 +185,8 @@ def test_evidence_that_can_never_be_found_is_an_error_naming_its_lines(tmp_path,
     from rag.evaluation import eval_evidence
 
     engine, _ = seed_index
-    good = json.dumps({"question": "Who visited Mexico City in 2017?", "doc": "001_e0cea56afaaf3c59.txt", "evidence": ["Rex Tillerson will travel to"]})
+    row = {"question": "Who visited Mexico City in 2017?", "doc": "001_e0cea56afaaf3c59.txt", "evidence": ["Rex Tillerson will travel to"]}
+    good = json.dumps(row)
     typo = good.replace("will travel", "will fly")
     unknown = good.replace("001_e0cea56afaaf3c59.txt", "009_missing.txt")
     bad = tmp_path / "q.jsonl"
