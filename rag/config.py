@@ -26,6 +26,7 @@ DENSE_WEIGHT = 0.6
 LEXICAL_WEIGHT = 0.4
 MAX_QUERY_CHARS = 2000
 RESCORE_WEIGHTS = (0.2, 0.3, 0.2, 0.3)  # chosen on seed_qa_paraphrase_dev (bench/levers_round2.py)
+RESCORE_LATE_SHARE = 0.4  # token maxsim beside re-scoring: paraphrase dev MRR 0.831 -> 0.841 (bench/tune_rescore_late.py)
 LATE_WEIGHTS = (0.2, 0.2, 0.6)  # dense, BM25, token maxsim: paraphrase dev and SciFact train together (docs/EVALUATION.md)
 LATE_DEPTH = 30
 
@@ -87,6 +88,12 @@ class Settings(BaseSettings):
     rescore_depth: int = Field(default=50, ge=1, description="First-stage hybrid candidates the stronger model re-scores.")
     rescore_weights: tuple[float, float, float, float] = Field(
         default=RESCORE_WEIGHTS, description="Fusion weights: fast dense, BM25, strong model on the chunk, strong model on its best sentence."
+    )
+    rescore_late_share: float = Field(
+        default=RESCORE_LATE_SHARE,
+        ge=0,
+        le=1,
+        description="With late interaction on, token maxsim's share of the re-scoring fusion (the four weights share the rest); 0 leaves it out.",
     )
     # Answers
     # Calibrated with bench/calibrate_ask.py (docs/EVALUATION.md): answerable dev questions vs near-topic ones.

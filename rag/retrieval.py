@@ -17,6 +17,7 @@ from .config import (
     LATE_DEPTH,
     LATE_WEIGHTS,
     LEXICAL_WEIGHT,
+    RESCORE_LATE_SHARE,
     RESCORE_WEIGHTS,
     RRF_K,
     Settings,
@@ -57,6 +58,7 @@ class RetrievalParams:
     redundancy: Literal["merge", "drop", "none"] = "merge"  # what to do with overlapping neighbours
     rescore_depth: int = 50
     rescore_weights: tuple[float, float, float, float] = RESCORE_WEIGHTS
+    rescore_late_share: float = RESCORE_LATE_SHARE
     late_depth: int = LATE_DEPTH
     late_weights: tuple[float, float, float] = LATE_WEIGHTS
 
@@ -71,6 +73,7 @@ class RetrievalParams:
             bm25_idf=s.bm25_idf,
             rescore_depth=s.rescore_depth,
             rescore_weights=s.rescore_weights,
+            rescore_late_share=s.rescore_late_share,
             late_depth=s.late_depth,
             late_weights=s.late_weights,
         )
@@ -213,12 +216,16 @@ class Retriever:
 
     def _rescore(self, query: str, dense, lexical, limit: int) -> list[_Cand]:
         """The first stage's best ``rescore_depth`` candidates, fused again with the stronger model's
-        chunk and best-sentence scores."""
+        chunk and best-sentence scores, and their token maxsim when late interaction is on."""
         assert self.rescorer is not None
         p = self.params
         first = [c.rowid for c in self._combine(dense, lexical, "hybrid", p.rescore_depth)]
         whole, sentence = self.rescorer.score(query, first)
-        order = zscore_fusion([dense, lexical, whole, sentence], list(p.rescore_weights), limit)
+        lists, weights = [dense, lexical, whole, sentence], list(p.rescore_weights)
+        if self.late is not None and p.rescore_late_share > 0:
+            share = p.rescore_late_share
+            lists, weights = lists + [self.late.score(query, first)], [w * (1 - share) for w in weights] + [share]
+        order = zscore_fusion(lists, weights, limit)
         return _candidates(cast(list[tuple[int, float]], order), dense, lexical)
 
     def _late(self, query: str, dense, lexical, limit: int) -> list[_Cand]:

@@ -67,3 +67,31 @@ def test_rag_index_drops_vectors_of_texts_no_chunk_holds(tmp_path, embedder):
     question = "What guidelines did President Calderon's national strategy follow?"
     assert engine.search(question, top_k=1).hits  # what is left still re-scores from the cache
     assert engine.warm_rescorer() == 0
+
+
+def test_rescoring_keeps_late_interaction_as_a_fifth_list(tmp_path, embedder):
+    """With late interaction on, token maxsim takes ``rescore_late_share`` of the re-scoring fusion: at 1 it
+    alone orders the candidates, at 0 the four re-scoring lists do, as before."""
+    from dataclasses import replace
+
+    from rag.fusion import zscore_fusion
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(CORPUS / "001_e0cea56afaaf3c59.txt", corpus)
+    engine = Engine(Settings(index_dir=tmp_path / "ix", rescore_model=BUNDLED_MODEL, embed_title=True), embedder=embedder)
+    engine.sync([corpus])
+    r = engine.retriever
+    assert r.rescorer is not None and r.late is not None and r.params.rescore_late_share == 0.4
+    question = "Which Mexican ministers did the two U.S. secretaries plan to meet?"
+    dense = r._dense(engine.embed_queries([question]), 100, None)[0]
+    lexical = r._lexical(question, 100, None)
+    first = [c.rowid for c in r._combine(dense, lexical, "hybrid", r.params.rescore_depth)]
+    maxsim = engine.late.score(question, first)
+    whole, sentence = engine.rescorer.score(question, first)
+    r.params = replace(r.params, rescore_late_share=1.0)
+    assert [c.rowid for c in r._rescore(question, dense, lexical, 5)] == [rid for rid, _ in maxsim[:5]]
+    r.params = replace(r.params, rescore_late_share=0.0)
+    four = zscore_fusion([dense, lexical, whole, sentence], list(r.params.rescore_weights), 5)
+    assert [c.rowid for c in r._rescore(question, dense, lexical, 5)] == [rid for rid, _ in four]
+    assert [rid for rid, _ in four] != [rid for rid, _ in maxsim[:5]]  # the two orders differ, so the share matters
