@@ -87,7 +87,8 @@ def fold(text: str) -> str:
 
 
 def salient_terms(question: str) -> list[str]:
-    """Names and years in the question (not its first word): facts the sources must mention."""
+    """Names and years in the question (not its first word, nor offices such as "Foreign Minister"): facts
+    the sources must mention."""
     return list(dict.fromkeys(w for name in salient_names(question) for w in name))
 
 

@@ -185,8 +185,9 @@ def eval_evidence(engine: Engine, path: Path, modes: list[Mode]) -> EvalReport:
     All relevant chunks count as one target, so Recall@k is success@k and nDCG has one ideal hit."""
     numbered = list(_numbered_jsonl(path))
     for n, r in numbered:
-        if not r.get("question") or not r.get("doc") or not isinstance(r.get("evidence"), list):
-            raise DatasetError(f"{path}:{n}: needs 'question', 'doc' and a list 'evidence'")
+        evidence = r.get("evidence")
+        if not r.get("question") or not r.get("doc") or not isinstance(evidence, list) or not all(isinstance(q, str) for q in evidence):
+            raise DatasetError(f"{path}:{n}: needs 'question', 'doc' and a list 'evidence' of quotes (strings)")
     check_evidence(engine, path, numbered)
     rows = [r for _, r in numbered]
     report = EvalReport(path.name, None, len(rows))
@@ -230,7 +231,7 @@ def check_evidence(engine: Engine, path: Path, numbered: list[tuple[int, dict[st
         if doc not in texts:
             chunks = engine.store.chunks_by_rowid(engine.store.chunk_rowids([doc]).tolist())
             texts[doc] = [normalize_quote(chunk.text) for chunk, _, _ in chunks.values()]
-        quotes = [normalize_quote(q) for q in r["evidence"] if isinstance(q, str) and q.strip()]
+        quotes = [normalize_quote(q) for q in r["evidence"] if q.strip()]
         if not any(q in t for q in quotes for t in texts[doc]):
             problems.append(f"{path}:{n}: no passage of {r['doc']!r} contains any of its evidence quotes (a typo, or a quote longer than a passage?)")
     if problems:

@@ -175,6 +175,9 @@ def test_evidence_file_errors_name_their_line(tmp_path, seed_index):
     bad.write_text('{"question": "q", "doc": "a.txt", "evidence": ["x"]}\n\n{"question": "q2", "doc": "a.txt"}\n')
     with pytest.raises(DatasetError, match=r"q.jsonl:3: needs 'question', 'doc' and a list 'evidence'"):
         eval_evidence(engine, bad, ["hybrid"])
+    bad.write_text('{"question": "q", "doc": "a.txt", "evidence": ["x", 7]}\n')
+    with pytest.raises(DatasetError, match=r"q.jsonl:1: needs .* a list 'evidence' of quotes"):
+        eval_evidence(engine, bad, ["hybrid"])
     bad.write_text('{"question": "q", "doc": "a.txt", "evidence": ["x"]}\n[1, 2]\n')
     with pytest.raises(DatasetError, match=r"q.jsonl:2: not a JSON object"):
         eval_evidence(engine, bad, ["hybrid"])
