@@ -129,7 +129,13 @@ def question_years(question: str) -> list[str]:
     return list(dict.fromkeys(_YEAR.findall(question)))
 
 
-_ASKS_AMOUNT = re.compile(r"\bhow\s+(?:many|much)\b", re.I)
+# "How much did it cost" asks for an amount, "how much did NAFTA change things" for a degree: only money and
+# quantity verbs or nouns make "how much" an amount question.
+_ASKS_AMOUNT = re.compile(
+    r"\bhow\s+many\b|\bhow\s+much\b(?=.*\b(?:cost|spen[dt]|pa(?:y|id)|money|aid|budget|fund|dollar|worth|price|receiv|"
+    r"g[ia]ve|allocat|invest|owe|earn|weigh|charg|s[eo]l[ld]|b(?:uy|ought)|loan|len[dt]|grant|financ|tons?\b|barrel|kilo|pound))",
+    re.I,
+)
 _AMOUNT = re.compile(
     r"\d[\d,.]*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
     r"(?:hundred|thousand|million|billion|trillion)s?|dozens?|half|twice|double|triple)\b",

@@ -41,6 +41,8 @@ def test_a_date_question_needs_a_date_in_the_answer(question, sentences, ok):
         ("How many pilots of the 201st Squadron were killed?", ["The 201st Squadron flew in the Philippines."], False),
         ("How many pilots of the 201st Squadron were killed?", ["The 201st lost five pilots."], True),
         ("Who leads the army?", ["The secretary of national defense leads it."], True),  # no amount asked
+        ("How much do the gangs spend on bribes?", ["They bribe local police."], False),
+        ("How much did NAFTA change the relationship?", ["NAFTA changed it deeply."], True),  # a degree, not an amount
     ],
 )
 def test_an_amount_question_needs_a_number_the_question_does_not_give(question, sentences, ok):
