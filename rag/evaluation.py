@@ -188,12 +188,12 @@ def eval_evidence(engine: Engine, path: Path, modes: list[Mode]) -> EvalReport:
         evidence = r.get("evidence")
         if not r.get("question") or not r.get("doc") or not isinstance(evidence, list) or not all(isinstance(q, str) for q in evidence):
             raise DatasetError(f"{path}:{n}: needs 'question', 'doc' and a list 'evidence' of quotes (strings)")
-    check_evidence(engine, path, numbered)
+    docs_by_line = check_evidence(engine, path, numbered)
     rows = [r for _, r in numbered]
     report = EvalReport(path.name, None, len(rows))
     ids = [str(r.get("id", n)) for n, r in enumerate(rows)]
     qrels = {i: {REL: 1} for i in ids}
-    docs = {i: evidence_doc(engine, str(r["doc"])) for i, r in zip(ids, rows)}
+    docs = {i: docs_by_line[n] for i, (n, _) in zip(ids, numbered)}
     for mode in modes:
         t1 = time.perf_counter()
         results = engine.search_many([r["question"] for r in rows], top_k=DOC_DEPTH, mode=mode, highlights=False)
@@ -217,17 +217,19 @@ def evidence_doc(engine: Engine, doc: str) -> str | None:
     return None
 
 
-def check_evidence(engine: Engine, path: Path, numbered: list[tuple[int, dict[str, Any]]], shown: int = 10) -> None:
-    """Raise DatasetError naming each line whose document the index lacks, or none of whose quotes any
-    passage of that document contains (a typo, or a quote longer than a passage): such a question could
-    never be found, and would pull every metric down unnoticed."""
+def check_evidence(engine: Engine, path: Path, numbered: list[tuple[int, dict[str, Any]]], shown: int = 10) -> dict[int, str]:
+    """Each line's document id in the index. Raise DatasetError naming each line whose document the index
+    lacks, or none of whose quotes any passage of that document contains (a typo, or a quote longer than a
+    passage): such a question could never be found, and would pull every metric down unnoticed."""
     texts: dict[str, list[str]] = {}
     problems = []
+    docs: dict[int, str] = {}
     for n, r in numbered:
         doc = evidence_doc(engine, str(r["doc"]))
         if doc is None:
             problems.append(f"{path}:{n}: document {r['doc']!r} is not in the index")
             continue
+        docs[n] = doc
         if doc not in texts:
             chunks = engine.store.chunks_by_rowid(engine.store.chunk_rowids([doc]).tolist())
             texts[doc] = [normalize_quote(chunk.text) for chunk, _, _ in chunks.values()]
@@ -237,9 +239,10 @@ def check_evidence(engine: Engine, path: Path, numbered: list[tuple[int, dict[st
     if problems:
         more = f"\n... and {len(problems) - shown} more" if len(problems) > shown else ""
         raise DatasetError("\n".join(problems[:shown]) + more)
+    return docs
 
 
-def _mark_relevant(hits: list[Hit], row: dict[str, Any], want: str | None) -> list[str]:
+def _mark_relevant(hits: list[Hit], row: dict[str, Any], want: str) -> list[str]:
     quotes = [normalize_quote(q) for q in row["evidence"] if q.strip()]
     out: list[str] = []
     for h in hits:
