@@ -14,7 +14,7 @@ from .lexical import STOPWORDS
 from .models import Hit
 from .normalize import point_lookup
 from .places import mentions_place, strip_accents
-from .sentences import sentence_spans
+from .sentences import reading_sentences
 from .shapes import AskResponse, Citation, Claim, ContextResponse
 from .tokens import count_tokens, truncate_tokens
 
@@ -68,12 +68,12 @@ class _Sentence:
 
 
 def candidate_sentences(hits: list[Hit]) -> list[_Sentence]:
-    """Sentences of the passages long enough to quote (section headings excluded)."""
+    """Sentences of the passages long enough to quote (section headings excluded); one a page break cut is
+    whole (``reading_sentences``), so an answer never quotes half of it."""
     out = []
     for i, h in enumerate(hits):
-        for s, e in sentence_spans(h.chunk.text):
-            text = h.chunk.text[s:e]
-            if len(text) >= MIN_SENTENCE_CHARS and h.chunk.text[s:e] != h.chunk.section:
+        for s, e, text in reading_sentences(h.chunk.text):
+            if len(text) >= MIN_SENTENCE_CHARS and text != h.chunk.section:
                 out.append(_Sentence(i, s, e, text))
     return out
 
@@ -322,7 +322,8 @@ def compose(
     for sc, s, _ in chosen:
         parts.append(f"{s.text} [{s.hit + 1}]")
         citations.append(cite(hits, s, sc, line_points_of))
-    return Answer(question, " ".join(parts), True, best, citations, hits, [quoted_claim(c) for c in citations])
+    claims = [quoted_claim(c, r.sentence.text) for c, r in zip(citations, chosen)]
+    return Answer(question, " ".join(parts), True, best, citations, hits, claims)
 
 
 def answerable_from(question: str, chosen: list[Ranked], hits: list[Hit]) -> bool:
@@ -343,10 +344,11 @@ def _match(r: Ranked) -> float:
     return r.match if r.match is not None else r.similarity
 
 
-def quoted_claim(c: Citation) -> Claim:
-    """An extractive sentence as a claim: it is an exact quote of its source, so fully supported."""
+def quoted_claim(c: Citation, text: str | None = None) -> Claim:
+    """An extractive sentence as a claim: it is an exact quote of its source, so fully supported. ``text``:
+    the sentence as read, when notes the citation's exact span holds are left out."""
     return {
-        "text": c["text"],
+        "text": c["text"] if text is None else text,
         "markers": [c["marker"]],
         "supported": True,
         "score": 1.0,
@@ -368,7 +370,7 @@ def cite(hits: list[Hit], s: _Sentence, score: float, line_points_of) -> Citatio
         "doc_id": h.chunk.doc_id,
         "title": h.title,
         "source": h.source,
-        "text": s.text,
+        "text": h.chunk.text[s.start : s.end],  # exact, notes and all: the document's text at char_start..char_end
         "char_start": start,
         "char_end": end,
         "line_start": point_lookup(points, start, h.chunk.line_start),

@@ -14,7 +14,7 @@ from rag.filters import FilterError, parse_filters
 from rag.ingest import MAX_ID_BYTES, doc_id_for, prepare
 from rag.loaders import Extracted
 from rag.normalize import normalize
-from rag.sentences import sentence_spans
+from rag.sentences import reading_sentences, sentence_spans
 from rag.tokens import count_tokens
 from tests.reliability.conftest import scale
 
@@ -82,6 +82,23 @@ def test_sentences_are_ordered_exact_spans(text):
     spans = sentence_spans(text)
     assert all(0 <= s < e <= len(text) for s, e in spans)
     assert all(e1 <= s2 for (_, e1), (s2, _) in zip(spans, spans[1:]))
+
+
+# Page breaks with notes between a sentence's halves, among the other pieces.
+CUT = st.sampled_from(["so it goes on\n\n", "\n\n⁶ A note (Reforma, 2002).\n\n", "\n\n12\n\n", "and then\n\nthe rest. "])
+
+
+@EXAMPLES
+@given(st.lists(st.one_of(PIECES, CUT), min_size=0, max_size=120).map("".join))
+def test_reading_sentences_are_ordered_exact_spans_read_in_order(text):
+    found = reading_sentences(text)
+    assert all(0 <= s < e <= len(text) for s, e, _ in found)
+    assert all(e1 <= s2 for (_, e1, _), (s2, _, _) in zip(found, found[1:]))
+    for s, e, reading in found:
+        # The reading text is the span's own words in order, notes left out: never a word the span lacks.
+        words, pos = text[s:e].split(), 0
+        for w in reading.split():
+            pos = words.index(w, pos) + 1
 
 
 @settings(
