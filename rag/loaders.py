@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from .errors import BadInputError
+from .pdf_pages import strip_running_lines
 
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
 
@@ -80,14 +81,13 @@ def _load_pdf(data: bytes) -> Extracted:
         from pypdf import PdfReader
 
         reader = PdfReader(io.BytesIO(data))
-        pages = [(p.extract_text() or "") for p in reader.pages]
+        pages = [(p.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n") for p in reader.pages]
         meta_title = (reader.metadata.title if reader.metadata else None) or None
     except Exception as e:  # pypdf raises many types for corrupt files
         raise LoadError(f"cannot parse PDF: {type(e).__name__}: {e}") from e
     parts, page_points, pos = [], [], 0
-    for number, page in enumerate(pages, start=1):
+    for number, page in enumerate(strip_running_lines(pages), start=1):
         page_points.append((pos, number))
-        page = page.replace("\r\n", "\n").replace("\r", "\n")
         parts.append(page)
         pos += len(page) + 2
     text = "\n\n".join(parts)

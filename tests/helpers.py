@@ -12,13 +12,14 @@ CORPUS = ROOT / "corpus"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-def make_pdf(pages: list[str]) -> bytes:
-    """A minimal valid PDF with one text line per page (Helvetica), built by hand."""
+def make_pdf(pages: list[str] | list[list[str]]) -> bytes:
+    """A minimal valid PDF (Helvetica), built by hand: one text line per page, or each page's lines."""
     objs = ["<< /Type /Catalog /Pages 2 0 R >>", None, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
     kids = []
-    for text in pages:
-        esc = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        stream = f"BT /F1 12 Tf 72 720 Td ({esc}) Tj ET"
+    for page in pages:
+        lines = [page] if isinstance(page, str) else page
+        shown = " 0 -14 Td ".join(f"({_pdf_escape(x)}) Tj" for x in lines)
+        stream = f"BT /F1 12 Tf 72 720 Td {shown} ET"
         objs.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
         content = len(objs)
         objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R /Resources << /Font << /F1 3 0 R >> >> >>")
@@ -34,6 +35,10 @@ def make_pdf(pages: list[str]) -> bytes:
     out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
     out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return out
+
+
+def _pdf_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
 def engine_at(path: Path, embedder: Embedder, **kw) -> Engine:

@@ -1,7 +1,11 @@
+import re
+
 import pytest
 
 from rag.loaders import LoadError, load_bytes
 from rag.normalize import line_points, normalize, point_lookup
+from rag.pdf_pages import strip_running_lines
+from rag.sentences import reading_sentences
 from tests.helpers import make_pdf
 
 
@@ -45,3 +49,41 @@ def test_pdf_pages_are_kept():
 def test_unreadable_files_raise_with_reason(data, name, reason):
     with pytest.raises(LoadError, match=reason):
         load_bytes(data, name)
+
+
+def _journal_pages() -> list[list[str]]:
+    """Four pages of a paper: a running header, page numbers printed from 11, a sentence over pages 2-3."""
+    return [
+        ["Security Cooperation in North America", "The first page opens the paper.", "11"],
+        ["Journal of Hemispheric Security, Vol. 3", "The strategy, unveiled in April 2004, allows", "12"],
+        ["Journal of Hemispheric Security, Vol. 3", "for the inclusion of civil-society groups in policy.", "13"],
+        ["Journal of Hemispheric Security, Vol. 3", "Chapter 2: Oversight 14", "Oversight works. The last page ends here.", "14"],
+    ]
+
+
+def test_running_headers_and_page_numbers_of_a_pdf_are_left_out():
+    ex = load_bytes(make_pdf(_journal_pages()), "paper.pdf")
+    assert "Journal of Hemispheric Security" not in ex.text and "Chapter 2" not in ex.text  # repeated; carries the page number
+    assert not re.search(r"\b1[1-4]\b", ex.text)  # page numbers
+    assert ex.text.startswith("Security Cooperation in North America")  # the first page's title stays
+    assert [p for _, p in ex.page_points] == [1, 2, 3, 4]
+    for (start, number), line in zip(ex.page_points, ["Security", "The strategy", "for the", "Oversight"]):
+        assert ex.text[start:].startswith(line), number
+    # With the header gone, the sentence the page break cut is read whole.
+    norm = normalize(ex.text)
+    assert "The strategy, unveiled in April 2004, allows for the inclusion of civil-society groups in policy." in [
+        r for _, _, r in reading_sentences(norm.text)
+    ]
+
+
+@pytest.mark.parametrize(
+    "pages",
+    [
+        [["Title", "A line repeated on two pages only."], ["A line repeated on two pages only.", "body"], ["end", "text"]],
+        [["One page", "12"], ["Two pages", "12"]],  # fewer than three pages: nothing is taken
+        [["2008 began the plan.", "text"], ["2009 went on.", "text"], ["2010 ended it.", "more"]],  # years, not page numbers
+    ],
+)
+def test_lines_that_do_not_run_through_the_pages_are_kept(pages):
+    texts = ["\n".join(p) for p in pages]
+    assert strip_running_lines(texts) == texts

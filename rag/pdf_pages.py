@@ -1,0 +1,77 @@
+"""Running headers, footers and page numbers of PDF pages: found by repetition and left out of the text."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+# A line at the top or bottom of this many pages (its numbers aside) is the document's, not the page's.
+MIN_PAGES = 3
+EDGE_LINES = 2  # how many lines at each end of a page can be running lines (a title, then its page number)
+
+_NUMBER = re.compile(r"\d+")
+_ROMAN = re.compile(r"[ivxlc]+", re.I)  # front-matter page numbers, alone on their line
+_PAGE_NO = re.compile(r"^\s*(\d{1,4})\b|\b(\d{1,4})\s*$")
+
+
+def running_key(line: str) -> str:
+    """A line with its numbers made alike: "Journal of X, vol. 3, p. 12" on every page is one running line."""
+    line = " ".join(line.split()).lower()
+    return "#" if _ROMAN.fullmatch(line) else _NUMBER.sub("#", line)
+
+
+def strip_running_lines(pages: list[str]) -> list[str]:
+    """The pages without their running lines: a line at the top or bottom of at least ``MIN_PAGES`` pages
+    (numbers aside: "Shared MIME-info Database", bare page numbers), or one that begins or ends with the
+    page's printed number ("Chapter 2: Setup 3" on the page printed 3). Glued to a page's first or last
+    sentence they would be quoted as part of it. Documents of fewer pages are returned as they are."""
+    if len(pages) < MIN_PAGES:
+        return pages
+    lines = [page.split("\n") for page in pages]
+    seen: Counter[str] = Counter()
+    offsets: Counter[int] = Counter()  # printed page number minus page index, over the pages' edge lines
+    for i, page in enumerate(lines):
+        edges = [x for x in _edges(page) if x.strip()]
+        seen.update({running_key(x) for x in edges})
+        offsets.update({n - i for x in edges if (n := _page_number(x)) is not None})
+    running = {k for k, n in seen.items() if n >= MIN_PAGES}
+    offset = next((o for o, n in offsets.most_common(1) if n >= MIN_PAGES), None)
+    # The first page's top stays: a title there is the document's title, not a running header.
+    return ["\n".join(_trim(page, running, None if offset is None else i + offset, top=i > 0)) for i, page in enumerate(lines)]
+
+
+def _page_number(line: str) -> int | None:
+    """The number a line begins or ends with, if it can be a printed page number (a year cannot)."""
+    m = _PAGE_NO.search(line)
+    n = int(m.group(1) or m.group(2)) if m else None
+    return None if n is None or 1500 <= n <= 2100 else n
+
+
+def _edges(page: list[str]) -> list[str]:
+    text = [x for x in page if x.strip()]
+    return text[:EDGE_LINES] + text[-EDGE_LINES:]
+
+
+def _trim(page: list[str], running: set[str], printed: int | None, top: bool = True) -> list[str]:
+    """``page`` without running lines among its first (``top``) and last ``EDGE_LINES`` non-empty lines;
+    at each end, at most one line is taken for carrying the ``printed`` page number."""
+    start, end = 0, len(page)
+    numbered = printed is None
+    for _ in range(EDGE_LINES if top else 0):
+        while start < end and not page[start].strip():
+            start += 1
+        if start < end and _is_running(page[start], running, None if numbered else printed):
+            numbered = numbered or _page_number(page[start]) == printed
+            start += 1
+    numbered = printed is None
+    for _ in range(EDGE_LINES):
+        while end > start and not page[end - 1].strip():
+            end -= 1
+        if end > start and _is_running(page[end - 1], running, None if numbered else printed):
+            numbered = numbered or _page_number(page[end - 1]) == printed
+            end -= 1
+    return page[start:end]
+
+
+def _is_running(line: str, running: set[str], printed: int | None) -> bool:
+    return running_key(line) in running or (printed is not None and _page_number(line) == printed)
