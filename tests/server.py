@@ -143,8 +143,13 @@ class Server:
     def worker_pids(self, tries: int = 400) -> set[int]:
         """The pids of the workers that answer (each connection may reach another)."""
         pids: set[int] = set()
-        for _ in range(tries):
-            pids.add(self.call("/health", timeout=5).body["worker_pid"])
+        for n in range(tries):
+            t0 = time.monotonic()
+            try:
+                pids.add(self.call("/health", timeout=5).body["worker_pid"])
+            except OSError as e:  # say what the server was doing, not only that a call timed out
+                took = time.monotonic() - t0
+                raise AssertionError(f"/health call {n + 1} failed after {took:.1f} s ({e!r}); pids so far {pids}; log:\n{self.log()}") from e
             if len(pids) == self.workers:
                 break
         return pids
