@@ -25,6 +25,8 @@ BM25_IDF: Literal["smoothed", "fts5"] = "smoothed"  # paraphrase dev MRR@10 0.73
 DENSE_WEIGHT = 0.6
 LEXICAL_WEIGHT = 0.4
 MAX_QUERY_CHARS = 2000
+# ~3,000 pages; normalizing costs ~15 bytes a character (150 MB at the limit) before chunking and embedding.
+MAX_DOCUMENT_CHARS = 10_000_000
 RESCORE_WEIGHTS = (0.2, 0.3, 0.2, 0.3)  # chosen on seed_qa_paraphrase_dev (bench/levers_round2.py)
 RESCORE_LATE_SHARE = 0.4  # token maxsim beside re-scoring: paraphrase dev MRR 0.831 -> 0.841 (bench/tune_rescore_late.py)
 LATE_WEIGHTS = (0.2, 0.2, 0.6)  # dense, BM25, token maxsim: paraphrase dev and SciFact train together (docs/EVALUATION.md)
@@ -60,6 +62,11 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=BATCH_SIZE, ge=1, description="Texts per model call; 16 beat 64 by ~15 % (docs/BENCHMARKS.md).")
     chunk_tokens: int = Field(default=CHUNK_TOKENS, ge=16, description="Chunk budget in cl100k tokens.")
     chunk_overlap: int = Field(default=CHUNK_OVERLAP, ge=0, description="Overlap between chunks in cl100k tokens.")
+    max_document_chars: int = Field(
+        default=MAX_DOCUMENT_CHARS,
+        ge=1000,
+        description="Longest text one document may have (a file, an upload, or what a PDF expands to); longer ones are refused.",
+    )
     commit_chunks: int = Field(default=512, ge=1, description="`rag index` commits every this many chunks (a killed run resumes).")
     embed_title: bool = Field(default=True, description="Prefix the document title when embedding a chunk.")
     # Hybrid fusion

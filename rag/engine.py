@@ -26,7 +26,7 @@ from .generate import Event, Generator, Policy, extractive_events
 from .ingest import Prepared, doc_id_for, prepare, sha256_bytes
 from .late import LateScorer
 from .llm import LLM, LLMError, Message, Sampling
-from .loaders import Extracted, LoadError, load_bytes
+from .loaders import Extracted, LoadError, check_length, load_bytes
 from .locking import IndexLock
 from .models import ChunkView, Document, DocumentInfo, Hit, SyncReport
 from .prompt import rewrite_messages, standalone_from_turns
@@ -230,7 +230,7 @@ class Engine:
         limits = None
         for item in todo:
             try:
-                extracted = load_bytes(item.data or b"", item.file.path.name)
+                extracted = load_bytes(item.data or b"", item.file.path.name, self.settings.max_document_chars)
             except LoadError as e:
                 yield Outcome(item, error=str(e))
                 continue
@@ -285,6 +285,7 @@ class Engine:
             prepared = []
             taken = set(given)
             for d in docs:
+                check_length(len(d.text), self.settings.max_document_chars)
                 text = d.text.replace("\r\n", "\n")
                 doc_id = d.doc_id or self._new_doc_id(doc_id_for(d.source or d.title or "document"), text, taken)
                 taken.add(doc_id)
@@ -307,7 +308,7 @@ class Engine:
         """Keep an uploaded file in the index's uploads folder and index it; raises LoadError if
         unreadable. Deleting the document removes the file."""
         dest_dir = self.uploads_dir
-        extracted = load_bytes(data, filename)  # parse before writing anything
+        extracted = load_bytes(data, filename, self.settings.max_document_chars)  # parse before writing anything
         with self._write_lock.hold(self.settings.write_timeout_s):
             doc_id = self._new_doc_id(doc_id_for(filename), filename)
             dest_dir.mkdir(parents=True, exist_ok=True)

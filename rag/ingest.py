@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ def prepare(
     return Prepared(doc, chunks, [embed_text(title, c.text, embed_title) for c in chunks])
 
 
-def _page_points(origin: list[int], source_pages: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _page_points(origin: Sequence[int], source_pages: list[tuple[int, int]]) -> list[tuple[int, int]]:
     if not source_pages:
         return []
     return origin_points(origin, lambda off: point_lookup(source_pages, off, 1))

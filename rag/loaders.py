@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+from .config import MAX_DOCUMENT_CHARS
 from .errors import BadInputError
 from .pdf_pages import strip_running_lines
 
@@ -33,26 +34,33 @@ def is_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED
 
 
-def load_bytes(data: bytes, name: str) -> Extracted:
-    """Extract text from a file's bytes; the extension of ``name`` picks the parser."""
+def load_bytes(data: bytes, name: str, max_chars: int = MAX_DOCUMENT_CHARS) -> Extracted:
+    """Extract text from a file's bytes; the extension of ``name`` picks the parser. Raises LoadError when
+    the text is longer than ``max_chars`` (a PDF stops being read as soon as it is)."""
     ext = Path(name).suffix.lower()
     if ext == ".pdf":
-        return _load_pdf(data)
+        return _load_pdf(data, max_chars)
+    if ext not in (".html", ".htm", ".txt", ".md", ".markdown"):
+        raise LoadError(f"unsupported file type {ext or '(none)'}")
     text = _decode(data)
-    if ext in (".html", ".htm"):
-        return _load_html(text)
-    if ext in (".txt", ".md", ".markdown"):
-        return Extracted(text=text, title=_first_line_title(text))
-    raise LoadError(f"unsupported file type {ext or '(none)'}")
+    extracted = _load_html(text) if ext in (".html", ".htm") else Extracted(text=text, title=_first_line_title(text))
+    check_length(len(extracted.text), max_chars)
+    return extracted
 
 
-def load_file(path: Path) -> Extracted:
+def check_length(chars: int, max_chars: int, where: str = "") -> None:
+    """Raise LoadError for a document text longer than ``max_chars``."""
+    if chars > max_chars:
+        raise LoadError(f"document text is longer than {max_chars:,} characters{where} (RAG_MAX_DOCUMENT_CHARS)")
+
+
+def load_file(path: Path, max_chars: int = MAX_DOCUMENT_CHARS) -> Extracted:
     """Extract text from a file on disk."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise LoadError(f"cannot read file: {e.strerror or e}") from e
-    return load_bytes(data, path.name)
+    return load_bytes(data, path.name, max_chars)
 
 
 def _decode(data: bytes) -> str:
@@ -76,13 +84,21 @@ def _first_line_title(text: str) -> str | None:
     return None
 
 
-def _load_pdf(data: bytes) -> Extracted:
+def _load_pdf(data: bytes, max_chars: int) -> Extracted:
     try:
         from pypdf import PdfReader
 
         reader = PdfReader(io.BytesIO(data))
-        pages = [(p.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n") for p in reader.pages]
         meta_title = (reader.metadata.title if reader.metadata else None) or None
+        pages: list[str] = []
+        chars = 0
+        for number, pdf_page in enumerate(reader.pages, start=1):
+            pages.append((pdf_page.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n"))
+            chars += len(pages[-1]) + 2
+            # A small PDF can expand to gigabytes of text (one large content stream shared by many pages).
+            check_length(chars, max_chars, f" by page {number} of {len(reader.pages)}")
+    except LoadError:
+        raise
     except Exception as e:  # pypdf raises many types for corrupt files
         raise LoadError(f"cannot parse PDF: {type(e).__name__}: {e}") from e
     parts, page_points, pos = [], [], 0

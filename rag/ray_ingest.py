@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import Settings
+from .config import MAX_DOCUMENT_CHARS, Settings
 from .errors import BadInputError
 from .ingest import sha256_bytes
 from .loaders import Extracted, LoadError, load_bytes
@@ -33,14 +33,14 @@ def _batch(items: list[Any]) -> dict[str, np.ndarray]:
     return {"item": out}
 
 
-def parse(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def parse(batch: dict[str, np.ndarray], max_chars: int = MAX_DOCUMENT_CHARS) -> dict[str, np.ndarray]:
     """Stage 1 (tasks): read each file where it is and extract its text (PDF, HTML, Markdown, text)."""
     out: list[tuple[Planned, Extracted | None, str | None, str | None]] = []
     for item in _rows(batch):
         planned: Planned = item
         try:
             data = planned.file.path.read_bytes()
-            out.append((planned, load_bytes(data, planned.file.path.name), sha256_bytes(data), None))
+            out.append((planned, load_bytes(data, planned.file.path.name, max_chars), sha256_bytes(data), None))
         except (OSError, LoadError) as e:
             out.append((planned, None, None, str(e)))
     return _batch(out)
@@ -135,7 +135,7 @@ class RayPipeline:
         worker = settings.model_copy(update={"threads": threads})
         n = self.batch_size
         ds = ray.data.from_items([{"item": pickle.dumps(p)} for p in todo], override_num_blocks=max(1, min(len(todo), 4 * self.concurrency)))
-        ds = ds.map_batches(parse, batch_size=n, batch_format="numpy")
+        ds = ds.map_batches(parse, batch_size=n, batch_format="numpy", fn_kwargs={"max_chars": settings.max_document_chars})
         ds = ds.map_batches(Chunker, fn_constructor_args=(worker,), batch_size=n, batch_format="numpy", concurrency=max(1, self.concurrency // 2))
         ds = ds.map_batches(Embed, fn_constructor_args=(worker,), batch_size=n, batch_format="numpy", concurrency=self.concurrency, num_cpus=1)
         for batch in ds.iter_batches(batch_size=n, batch_format="numpy"):

@@ -6,7 +6,7 @@ from rag.loaders import LoadError, load_bytes
 from rag.normalize import line_points, normalize, point_lookup
 from rag.pdf_pages import strip_running_lines
 from rag.sentences import reading_sentences
-from tests.helpers import make_pdf
+from tests.helpers import make_expanding_pdf, make_pdf
 
 
 def test_txt_and_markdown_titles():
@@ -87,3 +87,18 @@ def test_running_headers_and_page_numbers_of_a_pdf_are_left_out():
 def test_lines_that_do_not_run_through_the_pages_are_kept(pages):
     texts = ["\n".join(p) for p in pages]
     assert strip_running_lines(texts) == texts
+
+
+def test_a_small_pdf_that_expands_past_the_text_limit_is_refused_at_that_page():
+    data = make_expanding_pdf(pages=300, chars_per_page=20_000)  # 47 KB that would read as 6 M characters
+    with pytest.raises(LoadError, match=r"longer than 100,000 characters by page 5 of 300 \(RAG_MAX_DOCUMENT_CHARS\)"):
+        load_bytes(data, "expanding.pdf", max_chars=100_000)
+    assert len(load_bytes(data, "expanding.pdf", max_chars=10_000_000).text) > 100_000  # below the limit it is read
+
+
+@pytest.mark.parametrize("name", ["long.txt", "long.md", "long.html"])
+def test_text_files_longer_than_the_limit_are_refused(name):
+    data = ("<p>" + "word " * 400 + "</p>").encode()
+    with pytest.raises(LoadError, match="longer than 1,000 characters"):
+        load_bytes(data, name, max_chars=1000)
+    assert load_bytes(data, name, max_chars=5000).text

@@ -69,3 +69,13 @@ def test_files_that_want_the_same_id_each_get_one(tmp_path, embedder):
     assert len({d.doc_id for d in e.documents()}) == 2
     assert e.search("Laredo customs", top_k=1).hits[0].source == "a.md"
     assert e.sync([corpus]).unchanged == 2
+
+
+def test_a_file_longer_than_the_text_limit_is_reported_and_the_rest_indexed(tmp_path, embedder):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "long.txt").write_text("The border agencies met again. " * 200)
+    (tmp_path / "docs" / "short.txt").write_text("The short note mentions the Merida Initiative.")
+    e = engine_at(tmp_path / "ix", embedder, max_document_chars=2000)
+    r = e.sync([tmp_path / "docs"])
+    assert r.added == 1 and [x["file"].split("/")[-1] for x in r.errors] == ["long.txt"]
+    assert "longer than 2,000 characters" in r.errors[0]["error"]

@@ -65,7 +65,10 @@ async def _upload_json(request: Request, engine, limit: int):
         data = DocumentIn.model_validate_json(body)
     except ValidationError as e:
         raise HTTPException(422, json.loads(e.json(include_url=False))) from e
-    docs = await run_in_threadpool(engine.add_documents, [NewDocument(data.title, data.text, data.metadata)])
+    try:
+        docs = await run_in_threadpool(engine.add_documents, [NewDocument(data.title, data.text, data.metadata)])
+    except LoadError as e:  # a text longer than RAG_MAX_DOCUMENT_CHARS: as for a file
+        raise HTTPException(422, f"cannot index the document: {e}") from e
     return docs[0]
 
 
