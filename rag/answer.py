@@ -92,6 +92,9 @@ def salient_terms(question: str) -> list[str]:
     return list(dict.fromkeys(w for name in salient_names(question) for w in name))
 
 
+_SUFFIX = re.compile(r"[’']s$|(?:-[a-z][\w’']*)+$")
+
+
 def salient_names(question: str) -> list[tuple[str, ...]]:
     """The question's names and years (``salient_terms``), a name of several capitalized words kept as one
     ("United States", "Osiel Cárdenas"); an office before it, a possessive or a year ends it."""
@@ -99,7 +102,7 @@ def salient_names(question: str) -> list[tuple[str, ...]]:
     names: list[list[str]] = []
     joinable, end = False, 0
     for m in _SALIENT.finditer(question):
-        word = re.sub(r"[’']s$", "", m.group(0))
+        word = _SUFFIX.sub("", m.group(0))  # "Salinas-era", "Calderón's": the name is Salinas, Calderón
         adjacent, end = joinable and question[end : m.start()].isspace(), m.end()
         joinable = False
         if word == first or word.lower() in STOPWORDS or len(word) < 3 or fold(word) in _TITLES:

@@ -250,6 +250,8 @@ def test_answers_on_the_seed_corpus_quote_the_sentence_that_holds_the_answer(see
         ("When was Mexico's Federal Police dissolved?", [("mexico",), ("federal", "police")]),  # a possessive ends a name
         ("Did Mexico City 2005 matter to Fox?", [("mexico", "city"), ("2005",), ("fox",)]),  # a year is its own term
         ("Mexico and Canada: what did Mexico sign?", [("canada",)]),  # the first word is never a name
+        ("Which threat did the Salinas-era plan name?", [("salinas",)]),  # "-era", "-led": the name is the word before
+        ("Was the Bush-era NORTHCOM-backed plan new?", [("bush",), ("northcom",)]),
     ],
 )
 def test_salient_names_keep_a_name_of_several_words_together(question, names):
