@@ -25,7 +25,7 @@ BM25_IDF: Literal["smoothed", "fts5"] = "smoothed"  # paraphrase dev MRR@10 0.73
 DENSE_WEIGHT = 0.6
 LEXICAL_WEIGHT = 0.4
 MAX_QUERY_CHARS = 2000
-# ~3,000 pages; normalizing costs ~15 bytes a character (150 MB at the limit) before chunking and embedding.
+# ~3,000 pages; reading and chunking a text of this length peaks at ~+180 MB before it is embedded.
 MAX_DOCUMENT_CHARS = 10_000_000
 RESCORE_WEIGHTS = (0.2, 0.3, 0.2, 0.3)  # chosen on seed_qa_paraphrase_dev (bench/levers_round2.py)
 RESCORE_LATE_SHARE = 0.4  # token maxsim beside re-scoring: paraphrase dev MRR 0.831 -> 0.841 (bench/tune_rescore_late.py)

@@ -15,8 +15,8 @@ SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹⁰"
 @dataclass
 class Normalized:
     """Normalized text; ``origin[i]`` is the offset in the source text of character ``i`` (an array of
-    8-byte ints: a list costs ~36 bytes a character, 700 MB for a 20 MB text); ``headings`` are (start, end)
-    spans of paragraphs that are section headings."""
+    8-byte ints: with a list, reading and chunking 10 M characters peaked at +484 MB, with the array +176 MB);
+    ``headings`` are (start, end) spans of paragraphs that are section headings."""
 
     text: str
     origin: Sequence[int]
