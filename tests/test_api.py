@@ -183,20 +183,15 @@ def test_upload_over_limit_is_413(client):
         settings.max_upload_mb = old
 
 
-def test_documents_longer_than_the_text_limit_are_422_and_write_nothing(client):
-    settings = client.app.state.settings
-    old = settings.max_document_chars
-    settings.max_document_chars = 50_000
-    try:
-        before = snapshot(client)
-        pdf = make_expanding_pdf(pages=400, chars_per_page=20_000)  # 60 KB, 8 M characters of text
-        r = client.post("/documents", headers=AUTH, files={"file": ("expanding.pdf", pdf, "application/pdf")})
-        assert r.status_code == 422 and "by page 3 of 400" in r.json()["detail"], r.text
-        r = client.post("/documents", headers=AUTH, json={"title": "Long", "text": "word " * 20_000})
-        assert r.status_code == 422 and "RAG_MAX_DOCUMENT_CHARS" in r.json()["detail"], r.text
-        assert snapshot(client) == before
-    finally:
-        settings.max_document_chars = old
+def test_documents_longer_than_the_text_limit_are_422_and_write_nothing(client, monkeypatch):
+    monkeypatch.setattr(client.app.state.settings, "max_document_chars", 50_000)
+    before = snapshot(client)
+    pdf = make_expanding_pdf(pages=400, chars_per_page=20_000)  # 60 KB, 8 M characters of text
+    r = client.post("/documents", headers=AUTH, files={"file": ("expanding.pdf", pdf, "application/pdf")})
+    assert r.status_code == 422 and "by page 3 of 400" in r.json()["detail"], r.text
+    r = client.post("/documents", headers=AUTH, json={"title": "Long", "text": "word " * 20_000})
+    assert r.status_code == 422 and "RAG_MAX_DOCUMENT_CHARS" in r.json()["detail"], r.text
+    assert snapshot(client) == before
 
 
 @pytest.mark.parametrize(
