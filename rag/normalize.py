@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from array import array
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import overload
@@ -23,7 +24,7 @@ class Normalized:
     headings: list[tuple[int, int]]
 
 
-Repl = str | Callable[[re.Match], str]
+Repl = str | Callable[[re.Match], str | None]  # None: leave the match as it is
 
 
 def _rewrite(text: str, origin: array, pattern: re.Pattern, repl: Repl, group: int = 0) -> tuple[str, array]:
@@ -35,9 +36,11 @@ def _rewrite(text: str, origin: array, pattern: re.Pattern, repl: Repl, group: i
         s, e = m.span(group)
         if s < pos:
             continue
+        r = repl if isinstance(repl, str) else repl(m)
+        if r is None:
+            continue
         out.append(text[pos:s])
         org.extend(origin[pos:s])
-        r = repl if isinstance(repl, str) else repl(m)
         anchor = origin[s] if s < len(origin) else (origin[-1] if origin else 0)
         out.append(r)
         org.extend(array("q", [anchor]) * len(r))
@@ -68,6 +71,21 @@ _LINE_BREAK = re.compile(r"(?<!\n)\n(?!\n)")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]{2,}|[\t\u00a0\u2000-\u200a\u3000]")
 
 
+_WORD_BEFORE = re.compile(r"[A-Za-z][\w.]*$")
+
+
+def footnote_marks(text: str) -> Callable[[re.Match], str | None]:
+    """For ``_FOOTNOTE`` matches: remove a footnote mark, keep the digits of a name that ends in them
+    ("libtasn1", "ASN.1", "mp3"), known by occurring twice or more in ``text`` (a note number occurs once)."""
+    seen = Counter(_glued(text, m) for m in _FOOTNOTE.finditer(text))
+    return lambda m: None if seen[_glued(text, m)] > 1 else ""
+
+
+def _glued(text: str, m: re.Match) -> str:
+    word = _WORD_BEFORE.search(text, max(0, m.start() - 40), m.start())
+    return f"{word.group(0) if word else ''}{m.group(0)}".lower()
+
+
 def normalize(source: str) -> Normalized:
     """Join hyphenated and hard-wrapped lines, drop markup and footnote marks, keep paragraphs."""
     text, origin = source, array("q", range(len(source)))
@@ -79,7 +97,6 @@ def normalize(source: str) -> Normalized:
         (_HEADING_MARK, "", 0),
         (_STARS, "", 0),
         (_SUPERSCRIPT, "", 0),
-        (_FOOTNOTE, "", 0),
         (_HYPHEN_LOWER, "", 0),
         (_HYPHEN_KEEP, "", 0),
         (_EDGE_SPACES, "", 0),
@@ -89,6 +106,8 @@ def normalize(source: str) -> Normalized:
     ]
     for pattern, repl, group in steps:
         text, origin = _rewrite(text, origin, pattern, repl, group)
+        if pattern is _SUPERSCRIPT:  # then the footnote marks, told from names such as "libtasn1" in this text
+            text, origin = _rewrite(text, origin, _FOOTNOTE, footnote_marks(text))
     text, origin = _strip(text, origin)
     headings = _find_headings(text, origin, source, heading_lines)
     return Normalized(text=text, origin=origin, headings=headings)

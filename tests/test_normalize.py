@@ -36,6 +36,16 @@ def test_strips_glued_footnote_digits_but_not_numbers():
     assert "articles authority in 2009, $15 million, 3.5 percent" in n.text
 
 
+def test_digits_of_a_name_used_more_than_once_are_not_taken_for_footnote_marks():
+    """ "libtasn1" and "ASN.1" lost their digits to the footnote rule in a real PDF manual; a note number occurs once."""
+    n = normalize("Read ASN.1 definitions for libtasn1 functions. The ASN.1 parser of libtasn1 is small.\nThe reform14 In short.")
+    assert "ASN.1 definitions for libtasn1 functions" in n.text and "ASN.1 parser of libtasn1" in n.text
+    assert "The reform In short." in n.text
+    for word in ("libtasn1", "ASN.1"):  # the digits map back to their own characters
+        i = n.text.index(word) + len(word) - 1
+        assert n.text[i] == "1" and n.origin[i] == n.origin[i - 1] + 1
+
+
 def test_superscripts_removed():
     assert normalize("international affairs.¹ This changed").text == "international affairs. This changed"
 
