@@ -90,13 +90,15 @@ def normalize(source: str) -> Normalized:
     """Join hyphenated and hard-wrapped lines, drop markup and footnote marks, keep paragraphs."""
     text, origin = source, array("q", range(len(source)))
     heading_lines = {m.start() for m in _HEADING_MARK.finditer(source)}
-    steps: list[tuple[re.Pattern, str, int]] = [
+    # A step's replacement is a string, or made from the text as that step sees it (footnote marks).
+    steps: list[tuple[re.Pattern, str | Callable[[str], Repl], int]] = [
         (_CONTROL, "", 0),
         (_FORMFEED, "\n\n", 0),
         (_HEADING_LINE, "\n\n", 1),
         (_HEADING_MARK, "", 0),
         (_STARS, "", 0),
         (_SUPERSCRIPT, "", 0),
+        (_FOOTNOTE, footnote_marks, 0),
         (_HYPHEN_LOWER, "", 0),
         (_HYPHEN_KEEP, "", 0),
         (_EDGE_SPACES, "", 0),
@@ -105,9 +107,7 @@ def normalize(source: str) -> Normalized:
         (_SPACES, " ", 0),
     ]
     for pattern, repl, group in steps:
-        text, origin = _rewrite(text, origin, pattern, repl, group)
-        if pattern is _SUPERSCRIPT:  # then the footnote marks, told from names such as "libtasn1" in this text
-            text, origin = _rewrite(text, origin, _FOOTNOTE, footnote_marks(text))
+        text, origin = _rewrite(text, origin, pattern, repl if isinstance(repl, str) else repl(text), group)
     text, origin = _strip(text, origin)
     headings = _find_headings(text, origin, source, heading_lines)
     return Normalized(text=text, origin=origin, headings=headings)

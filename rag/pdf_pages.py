@@ -53,24 +53,23 @@ def _edges(page: list[str]) -> list[str]:
 
 
 def _trim(page: list[str], running: set[str], printed: int | None, top: bool = True) -> list[str]:
-    """``page`` without running lines among its first (``top``) and last ``EDGE_LINES`` non-empty lines;
-    at each end, at most one line is taken for carrying the ``printed`` page number."""
-    start, end = 0, len(page)
-    numbered = printed is None
-    for _ in range(EDGE_LINES if top else 0):
-        while start < end and not page[start].strip():
-            start += 1
-        if start < end and _is_running(page[start], running, None if numbered else printed):
-            numbered = numbered or _page_number(page[start]) == printed
-            start += 1
-    numbered = printed is None
+    """``page`` without running lines among its first (``top``) and last ``EDGE_LINES`` non-empty lines."""
+    start = _leading(page, running, printed) if top else 0
+    return page[start : len(page) - _leading(page[start:][::-1], running, printed)]
+
+
+def _leading(lines: list[str], running: set[str], printed: int | None) -> int:
+    """How many of ``lines`` to drop from the front: blank ones and running ones among the first ``EDGE_LINES``
+    non-empty lines, at most one of them for carrying the ``printed`` page number."""
+    n = 0
     for _ in range(EDGE_LINES):
-        while end > start and not page[end - 1].strip():
-            end -= 1
-        if end > start and _is_running(page[end - 1], running, None if numbered else printed):
-            numbered = numbered or _page_number(page[end - 1]) == printed
-            end -= 1
-    return page[start:end]
+        while n < len(lines) and not lines[n].strip():
+            n += 1
+        if n == len(lines) or not _is_running(lines[n], running, printed):
+            break
+        printed = None if _page_number(lines[n]) == printed else printed
+        n += 1
+    return n
 
 
 def _is_running(line: str, running: set[str], printed: int | None) -> bool:
