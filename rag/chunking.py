@@ -55,7 +55,7 @@ def chunk_text(text: str, headings: list[tuple[int, int]], limits: ChunkLimits) 
 def _units(text: str, headings: list[tuple[int, int]], max_tokens: int) -> list[_Unit]:
     heading_set = set(headings)
     units: list[_Unit] = []
-    for s, e in sentence_spans(text):
+    for s, e in _sentences_and_headings(text, headings):
         n = count_tokens(text[s:e])
         is_heading = (s, e) in heading_set
         if n <= max_tokens:
@@ -63,6 +63,17 @@ def _units(text: str, headings: list[tuple[int, int]], max_tokens: int) -> list[
         else:
             units.extend(_Unit(a, b, count_tokens(text[a:b]), False) for a, b in _word_windows(text, s, e, max_tokens))
     return units
+
+
+def _sentences_and_headings(text: str, headings: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sentence spans, each heading one span however its words split ("1. Introduction", not "1." and "Introduction")."""
+    ends = dict(headings)
+    spans: list[tuple[int, int]] = []
+    for s, e in sentence_spans(text):
+        if spans and s < spans[-1][1]:
+            continue
+        spans.append((s, ends.get(s, e)))
+    return spans
 
 
 def _word_windows(text: str, start: int, end: int, max_tokens: int) -> list[tuple[int, int]]:

@@ -61,7 +61,7 @@ def prepare(
     path: str | None = None,
 ) -> Prepared:
     """Normalize, chunk and map every chunk back to its source lines and page."""
-    norm = normalize(extracted.text)
+    norm = normalize(extracted.text, extracted.headings)
     title = (title or extracted.title or doc_id).strip()
     lines = line_points(extracted.text, norm.origin, extracted.line_points)
     pages = _page_points(norm.origin, extracted.page_points)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .config import MAX_DOCUMENT_CHARS
 from .errors import BadInputError
-from .pdf_pages import strip_running_lines
+from .pdf_layout import PdfLine, compose, read_lines
+from .pdf_pages import running_bounds
 
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
 
@@ -22,12 +23,15 @@ class LoadError(BadInputError):
 @dataclass
 class Extracted:
     """Text of a file. ``line_points``/``page_points`` map text offsets to source lines/pages
-    as ascending (offset, number) pairs; empty line_points means the text's own lines."""
+    as ascending (offset, number) pairs; empty line_points means the text's own lines. ``headings`` are the
+    (start, end) spans of the headings a PDF's fonts or a web page's tags show; None for text files, whose
+    markdown marks them."""
 
     text: str
     title: str | None = None
     line_points: list[tuple[int, int]] = field(default_factory=list)
     page_points: list[tuple[int, int]] = field(default_factory=list)
+    headings: list[tuple[int, int]] | None = None
 
 
 def is_supported(path: Path) -> bool:
@@ -90,26 +94,28 @@ def _load_pdf(data: bytes, max_chars: int) -> Extracted:
 
         reader = PdfReader(io.BytesIO(data))
         meta_title = (reader.metadata.title if reader.metadata else None) or None
-        pages: list[str] = []
+        pages: list[list[PdfLine]] = []
         chars = 0
         for number, pdf_page in enumerate(reader.pages, start=1):
-            pages.append((pdf_page.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n"))
-            chars += len(pages[-1]) + 2
+            pages.append(read_lines(pdf_page))
+            chars += sum(len(line.text) + 1 for line in pages[-1]) + 1
             # A small PDF can expand to gigabytes of text (one large content stream shared by many pages).
             check_length(chars, max_chars, f" by page {number} of {len(reader.pages)}")
     except LoadError:
         raise
     except Exception as e:  # pypdf raises many types for corrupt files
         raise LoadError(f"cannot parse PDF: {type(e).__name__}: {e}") from e
-    parts, page_points, pos = [], [], 0
-    for number, page in enumerate(strip_running_lines(pages), start=1):
-        page_points.append((pos, number))
-        parts.append(page)
-        pos += len(page) + 2
-    text = "\n\n".join(parts)
-    if not text.strip():
+    bounds = running_bounds([[line.text for line in page] for page in pages])
+    composed = compose([page[a:b] for page, (a, b) in zip(pages, bounds, strict=True)])
+    if not composed.text.strip():
         raise LoadError("PDF has no extractable text (scanned image?)")
-    return Extracted(text=text, title=meta_title or _first_line_title(text), page_points=page_points)
+    return Extracted(
+        text=composed.text,
+        title=meta_title or _first_line_title(composed.text),
+        line_points=composed.line_points,
+        page_points=composed.page_points,
+        headings=composed.headings,
+    )
 
 
 _BLOCK = {
@@ -137,6 +143,7 @@ _BLOCK = {
     "title",
 }
 _SKIP = {"script", "style", "noscript", "template", "svg"}
+_HEADING_TAG = re.compile(r"h[1-6]")
 
 
 class _HTMLText(HTMLParser):
@@ -150,6 +157,7 @@ class _HTMLText(HTMLParser):
         self.skip = 0
         self.title: str | None = None
         self._in_title = False
+        self.headings: list[tuple[int, int]] = []
 
     def _emit(self, s: str, line: int | None = None) -> None:
         self.points.append((self.pos, line or self.getpos()[0]))
@@ -163,8 +171,8 @@ class _HTMLText(HTMLParser):
             self._in_title = True
         elif tag in _BLOCK:
             self._emit("\n\n")
-            if re.fullmatch(r"h[1-6]", tag):
-                self._emit("#" * int(tag[1]) + " ")
+            if _HEADING_TAG.fullmatch(tag):
+                self.headings.append((self.pos, self.pos))
 
     def handle_endtag(self, tag):
         if tag in _SKIP:
@@ -172,6 +180,8 @@ class _HTMLText(HTMLParser):
         elif tag == "title":
             self._in_title = False
         elif tag in _BLOCK:
+            if _HEADING_TAG.fullmatch(tag) and self.headings:
+                self.headings[-1] = (self.headings[-1][0], self.pos)
             self._emit("\n\n")
 
     def handle_data(self, data):
@@ -193,4 +203,4 @@ def _load_html(text: str) -> Extracted:
     body = "".join(parser.parts)
     if not body.strip():
         raise LoadError("HTML has no visible text")
-    return Extracted(text=body, title=parser.title or _first_line_title(body), line_points=parser.points)
+    return Extracted(text=body, title=parser.title or _first_line_title(body), line_points=parser.points, headings=parser.headings)

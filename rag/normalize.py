@@ -71,7 +71,7 @@ _LINE_BREAK = re.compile(r"(?<!\n)\n(?!\n)")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]{2,}|[\t\u00a0\u2000-\u200a\u3000]")
 
 
-_WORD_BEFORE = re.compile(r"[A-Za-z][\w.]*$")
+_WORD_BEFORE = re.compile(r"[A-Za-z]+[.,;:)”\"’]*$")
 
 
 def footnote_marks(text: str) -> Callable[[re.Match], str | None]:
@@ -86,17 +86,23 @@ def _glued(text: str, m: re.Match) -> str:
     return f"{word.group(0) if word else ''}{m.group(0)}".lower()
 
 
-def normalize(source: str) -> Normalized:
-    """Join hyphenated and hard-wrapped lines, drop markup and footnote marks, keep paragraphs."""
+def normalize(source: str, headings: list[tuple[int, int]] | None = None) -> Normalized:
+    """Join hyphenated and hard-wrapped lines, drop markdown and footnote marks, keep paragraphs.
+    ``headings``: (start, end) source spans of the headings of a text that is not markdown (a PDF's, a web
+    page's), where '#' and '*' are the text's own; None reads the source as markdown."""
     text, origin = source, array("q", range(len(source)))
-    heading_lines = {m.start() for m in _HEADING_MARK.finditer(source)}
+    markdown = headings is None
+    marked = _markdown_headings(source) if headings is None else sorted(headings)
     # A step's replacement is a string, or made from the text as that step sees it (footnote marks).
-    steps: list[tuple[re.Pattern, str | Callable[[str], Repl], int]] = [
-        (_CONTROL, "", 0),
-        (_FORMFEED, "\n\n", 0),
+    markup: list[tuple[re.Pattern, str | Callable[[str], Repl], int]] = [
         (_HEADING_LINE, "\n\n", 1),
         (_HEADING_MARK, "", 0),
         (_STARS, "", 0),
+    ]
+    steps: list[tuple[re.Pattern, str | Callable[[str], Repl], int]] = [
+        (_CONTROL, "", 0),
+        (_FORMFEED, "\n\n", 0),
+        *(markup if markdown else []),
         (_SUPERSCRIPT, "", 0),
         (_FOOTNOTE, footnote_marks, 0),
         (_HYPHEN_LOWER, "", 0),
@@ -109,8 +115,17 @@ def normalize(source: str) -> Normalized:
     for pattern, repl, group in steps:
         text, origin = _rewrite(text, origin, pattern, repl if isinstance(repl, str) else repl(text), group)
     text, origin = _strip(text, origin)
-    headings = _find_headings(text, origin, source, heading_lines)
-    return Normalized(text=text, origin=origin, headings=headings)
+    return Normalized(text=text, origin=origin, headings=_find_headings(text, origin, source, marked))
+
+
+def _markdown_headings(source: str) -> list[tuple[int, int]]:
+    """Source spans of markdown heading lines ('#' marks included)."""
+    return [(m.start(), _line_end(source, m.start())) for m in _HEADING_MARK.finditer(source)]
+
+
+def _line_end(source: str, pos: int) -> int:
+    end = source.find("\n", pos)
+    return len(source) if end < 0 else end
 
 
 def _strip(text: str, origin: array) -> tuple[str, array]:
@@ -133,13 +148,12 @@ def paragraphs(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _find_headings(text: str, origin: Sequence[int], source: str, marked: set[int]) -> list[tuple[int, int]]:
-    paras = paragraphs(text)
+def _find_headings(text: str, origin: Sequence[int], source: str, marked: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Paragraphs that begin inside a ``marked`` source span, or look like a heading by themselves."""
     found = []
-    for s, e in paras:
-        line_start = source.rfind("\n", 0, origin[s]) + 1
-        # _HEADING_MARK matches from the start of its line (indentation included).
-        if line_start in marked or _looks_like_heading(text[s:e], source, origin, s, e):
+    for s, e in paragraphs(text):
+        i = bisect_right(marked, (origin[s], len(source))) - 1
+        if (i >= 0 and origin[s] < marked[i][1]) or _looks_like_heading(text[s:e], source, origin, s, e):
             found.append((s, e))
     return found
 

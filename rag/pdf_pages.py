@@ -25,9 +25,15 @@ def strip_running_lines(pages: list[str]) -> list[str]:
     (numbers aside: "Shared MIME-info Database", bare page numbers), or one that begins or ends with the
     page's printed number ("Chapter 2: Setup 3" on the page printed 3). Glued to a page's first or last
     sentence they would be quoted as part of it. Documents of fewer pages are returned as they are."""
-    if len(pages) < MIN_PAGES:
-        return pages
     lines = [page.split("\n") for page in pages]
+    return ["\n".join(page[a:b]) for page, (a, b) in zip(lines, running_bounds(lines), strict=True)]
+
+
+def running_bounds(lines: list[list[str]]) -> list[tuple[int, int]]:
+    """For each page's lines, the (start, end) range that is left without the running lines
+    (see ``strip_running_lines``)."""
+    if len(lines) < MIN_PAGES:
+        return [(0, len(page)) for page in lines]
     seen: Counter[str] = Counter()
     offsets: Counter[int] = Counter()  # printed page number minus page index, over the pages' edge lines
     for i, page in enumerate(lines):
@@ -37,7 +43,7 @@ def strip_running_lines(pages: list[str]) -> list[str]:
     running = {k for k, n in seen.items() if n >= MIN_PAGES}
     offset = next((o for o, n in offsets.most_common(1) if n >= MIN_PAGES), None)
     # The first page's top stays: a title there is the document's title, not a running header.
-    return ["\n".join(_trim(page, running, None if offset is None else i + offset, top=i > 0)) for i, page in enumerate(lines)]
+    return [_trim(page, running, None if offset is None else i + offset, top=i > 0) for i, page in enumerate(lines)]
 
 
 def _page_number(line: str) -> int | None:
@@ -52,10 +58,10 @@ def _edges(page: list[str]) -> list[str]:
     return text[:EDGE_LINES] + text[-EDGE_LINES:]
 
 
-def _trim(page: list[str], running: set[str], printed: int | None, top: bool = True) -> list[str]:
-    """``page`` without running lines among its first (``top``) and last ``EDGE_LINES`` non-empty lines."""
+def _trim(page: list[str], running: set[str], printed: int | None, top: bool = True) -> tuple[int, int]:
+    """The range of ``page`` without running lines among its first (``top``) and last ``EDGE_LINES`` non-empty lines."""
     start = _leading(page, running, printed) if top else 0
-    return page[start : len(page) - _leading(page[start:][::-1], running, printed)]
+    return start, len(page) - _leading(page[start:][::-1], running, printed)
 
 
 def _leading(lines: list[str], running: set[str], printed: int | None) -> int:

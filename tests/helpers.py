@@ -13,17 +13,29 @@ CORPUS = ROOT / "corpus"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-def make_pdf(pages: list[str] | list[list[str]]) -> bytes:
-    """A minimal valid PDF (Helvetica), built by hand: one text line per page, or each page's lines."""
-    objs = ["<< /Type /Catalog /Pages 2 0 R >>", None, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+Line = str | tuple[str, float] | tuple[str, float, bool]  # text, or (text, font size[, bold])
+
+
+def make_pdf(pages: list[str] | list[list[Line]]) -> bytes:
+    """A minimal valid PDF (Helvetica, 12 pt), built by hand: one text line per page, or each page's lines, a
+    line given as its text or as (text, size[, bold])."""
+    objs = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        None,
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold >>",
+    ]
     kids = []
     for page in pages:
         lines = [page] if isinstance(page, str) else page
-        shown = " 0 -14 Td ".join(f"({_pdf_escape(x)}) Tj" for x in lines)
-        stream = f"BT /F1 12 Tf 72 720 Td {shown} ET"
+        # Each line one leading (1.25 times the larger size of it and the line above, at least 14) below the last.
+        sizes = [_size(x) for x in lines]
+        shown = " ".join(f"0 {-max(14, 1.25 * max(sizes[max(0, i - 1) : i + 1])):g} Td {_shown(x)}" for i, x in enumerate(lines))
+        stream = f"BT 72 734 Td {shown} ET"
         objs.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
         content = len(objs)
-        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R /Resources << /Font << /F1 3 0 R >> >> >>")
+        fonts = "<< /F1 3 0 R /F2 4 0 R >>"
+        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R /Resources << /Font {fonts} >> >>")
         kids.append(f"{len(objs)} 0 R")
     objs[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
     out = b"%PDF-1.4\n"
@@ -36,6 +48,15 @@ def make_pdf(pages: list[str] | list[list[str]]) -> bytes:
     out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
     out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return out
+
+
+def _size(line: Line) -> float:
+    return 12.0 if isinstance(line, str) else line[1]
+
+
+def _shown(line: Line) -> str:
+    text, bold = (line, False) if isinstance(line, str) else (line[0], len(line) > 2 and bool(line[2]))
+    return f"/F{2 if bold else 1} {_size(line):g} Tf ({_pdf_escape(text)}) Tj"
 
 
 def make_expanding_pdf(pages: int, chars_per_page: int) -> bytes:
