@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .config import MAX_DOCUMENT_CHARS
 from .errors import BadInputError
-from .pdf_layout import PdfLine, compose, read_lines
+from .pdf_layout import PdfLine, TooMuchText, compose, read_lines
 from .pdf_pages import running_bounds
 
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
@@ -97,10 +97,16 @@ def _load_pdf(data: bytes, max_chars: int) -> Extracted:
         pages: list[list[PdfLine]] = []
         chars = 0
         for number, pdf_page in enumerate(reader.pages, start=1):
-            pages.append(read_lines(pdf_page))
-            chars += sum(len(line.text) + 1 for line in pages[-1]) + 1
-            # A small PDF can expand to gigabytes of text (one large content stream shared by many pages).
-            check_length(chars, max_chars, f" by page {number} of {len(reader.pages)}")
+            # A small PDF can expand to gigabytes of text (one large content stream shared by many pages, or
+            # drawn many times on one): each page may draw only what is left of the limit.
+            where = f" by page {number} of {len(reader.pages)}"
+            try:
+                lines = read_lines(pdf_page, budget=max_chars - chars)
+            except TooMuchText:
+                lines, chars = [], max_chars  # past the limit: refused below
+            chars += sum(len(line.text) + 1 for line in lines) + 1
+            check_length(chars, max_chars, where)
+            pages.append(lines)
     except LoadError:
         raise
     except Exception as e:  # pypdf raises many types for corrupt files

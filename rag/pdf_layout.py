@@ -40,12 +40,23 @@ class PdfText:
     headings: list[tuple[int, int]] = field(default_factory=list)
 
 
-def read_lines(page: Any) -> list[PdfLine]:
+class TooMuchText(Exception):
+    """A page drew more characters than it was allowed (``read_lines``'s ``budget``)."""
+
+
+def read_lines(page: Any, budget: float = math.inf) -> list[PdfLine]:
     """A pypdf page's text lines with their fonts. Lines without sizes when the fonts cannot be matched to the
-    text (pypdf's text is then not the concatenation of what it drew)."""
+    text (pypdf's text is then not the concatenation of what it drew). Raises TooMuchText as soon as the page has
+    drawn more than ``budget`` characters: a few kilobytes of PDF can draw millions (a form drawn over and over),
+    and reading them all first would take minutes."""
     lines: list[list[tuple[str, float, bool]]] = [[]]
+    drawn = 0
 
     def visit(text: str, cm: list[float], tm: list[float], font: dict | None, size: float) -> None:
+        nonlocal drawn
+        drawn += len(text)
+        if drawn > budget:
+            raise TooMuchText(f"more than {budget:,.0f} characters")
         scaled = size * _vertical_scale(tm, cm)
         bold = bool(_BOLD.search(str((font or {}).get("/BaseFont", ""))))
         for i, part in enumerate(_lines_of(text).split("\n")):
@@ -54,6 +65,8 @@ def read_lines(page: Any) -> list[PdfLine]:
             lines[-1].append((part, scaled, bold))
 
     text = _lines_of(page.extract_text(visitor_text=visit) or "")
+    if drawn > budget:  # raised inside a form, which pypdf catches and logs
+        raise TooMuchText(f"more than {budget:,.0f} characters")
     if "\n".join("".join(p for p, _, _ in line) for line in lines) != text:
         return [PdfLine(x) for x in text.split("\n")]
     return [_line(parts) for parts in lines]

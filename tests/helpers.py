@@ -64,10 +64,32 @@ def make_expanding_pdf(pages: int, chars_per_page: int) -> bytes:
     lines = " 0 -1 Td ".join(f"({'A' * 100}) Tj" for _ in range(chars_per_page // 100))
     stream = zlib.compress(f"BT /F1 1 Tf 0 700 Td {lines} ET".encode(), 9)
     objs: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b"", b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    objs.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objs.append(_stream(stream))
     page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 3 0 R >> >> >>"
     objs += [page] * pages
     objs[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % (5 + i) for i in range(pages)), pages)
+    return _pdf_file(objs)
+
+
+def make_form_pdf(draws: int, chars: int) -> bytes:
+    """A one-page PDF of a few kilobytes that draws one form of ``chars`` characters ``draws`` times."""
+    form = zlib.compress(f"BT /F1 1 Tf 0 0 Td ({'A' * chars}) Tj ET".encode(), 9)
+    page = zlib.compress(b"q /X0 Do Q\n" * draws, 9)
+    objs: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [6 0 R] /Count 1 >>"]
+    objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    objs.append(_stream(form, b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "))
+    objs.append(_stream(page))
+    objs.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R /Resources << /XObject << /X0 4 0 R >> >> >>")
+    return _pdf_file(objs)
+
+
+def _stream(data: bytes, entries: bytes = b"") -> bytes:
+    """A compressed stream object (``data`` already deflated) with its dictionary's other ``entries``."""
+    return b"<< %s/Length %d /Filter /FlateDecode >>\nstream\n" % (entries, len(data)) + data + b"\nendstream"
+
+
+def _pdf_file(objs: list[bytes]) -> bytes:
+    """A PDF of ``objs`` numbered from 1 (the catalog first), with its cross-reference table."""
     out, offsets = b"%PDF-1.4\n", []
     for i, body in enumerate(objs, start=1):
         offsets.append(len(out))

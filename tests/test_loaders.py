@@ -1,4 +1,5 @@
 import re
+import tracemalloc
 
 import pytest
 
@@ -6,7 +7,7 @@ from rag.loaders import LoadError, load_bytes
 from rag.normalize import line_points, normalize, point_lookup
 from rag.pdf_pages import strip_running_lines
 from rag.sentences import reading_sentences
-from tests.helpers import make_expanding_pdf, make_pdf
+from tests.helpers import make_expanding_pdf, make_form_pdf, make_pdf
 
 
 def test_txt_and_markdown_titles():
@@ -94,6 +95,20 @@ def test_a_small_pdf_that_expands_past_the_text_limit_is_refused_at_that_page():
     with pytest.raises(LoadError, match=r"longer than 100,000 characters by page 5 of 300 \(RAG_MAX_DOCUMENT_CHARS\)"):
         load_bytes(data, "expanding.pdf", max_chars=100_000)
     assert len(load_bytes(data, "expanding.pdf", max_chars=10_000_000).text) > 100_000  # below the limit it is read
+
+
+def test_a_page_that_draws_a_form_over_and_over_is_refused_as_soon_as_it_passes_the_limit():
+    data = make_form_pdf(draws=2_000, chars=20_000)  # 1 KB that would read as 40 M characters
+    import pypdf  # noqa: F401  (imported before measuring: only the reading counts)
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(LoadError, match=r"longer than 50,000 characters by page 1 of 1"):
+            load_bytes(data, "forms.pdf", max_chars=50_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000  # read whole, the page's text alone would take 40 MB
 
 
 @pytest.mark.parametrize("name", ["long.txt", "long.md", "long.html"])
