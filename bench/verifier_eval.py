@@ -85,7 +85,7 @@ def main(*paths: str) -> None:
                 continue
             hits, claims = claims_for(engine, json.loads(line))
             for kind, marker, text in claims:
-                v = Verifier(f"{text} [{marker}]", hits, 0.0, engine.store.line_points)
+                v = Verifier(f"{text} [{marker}]", hits, 0.0, engine.store.source_points)
                 [c] = v.judge(engine.embed_queries(v.texts()))
                 scores[kind].append((c["score"], not c["unsupported_terms"]))
     print(f"questions from {', '.join(paths)}; default threshold {settings.verify_threshold}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, cast
 
@@ -11,7 +12,7 @@ import numpy as np
 from .highlight import stem
 from .late import maxsim_many
 from .lexical import STOPWORDS
-from .models import Hit
+from .models import Hit, SourcePoints
 from .normalize import point_lookup
 from .places import mentions_place, strip_accents
 from .sentences import reading_sentences
@@ -294,7 +295,7 @@ def compose(
     hits: list[Hit],
     ranked: list[Ranked],
     threshold: float,
-    line_points_of,
+    points_of: Callable[[str], SourcePoints],
     min_coverage: float = 0.0,
     max_sentences: int = 2,
     margin: float = 0.08,
@@ -324,7 +325,7 @@ def compose(
     citations: list[Citation] = []
     for sc, s, _ in chosen:
         parts.append(f"{s.text} [{s.hit + 1}]")
-        citations.append(cite(hits, s, sc, line_points_of))
+        citations.append(cite(hits, s, sc, points_of))
     claims = [quoted_claim(c, r.sentence.text) for c, r in zip(citations, chosen)]
     return Answer(question, " ".join(parts), True, best, citations, hits, claims)
 
@@ -362,11 +363,11 @@ def quoted_claim(c: Citation, text: str | None = None) -> Claim:
     }
 
 
-def cite(hits: list[Hit], s: _Sentence, score: float, line_points_of) -> Citation:
-    """The provenance of sentence ``s`` of passage ``hits[s.hit]``: document, lines, character span."""
+def cite(hits: list[Hit], s: _Sentence, score: float, points_of: Callable[[str], SourcePoints]) -> Citation:
+    """The provenance of sentence ``s`` of passage ``hits[s.hit]``: document, section, page, lines, character span."""
     h = hits[s.hit]
     start, end = h.chunk.char_start + s.start, h.chunk.char_start + s.end
-    points = line_points_of(h.chunk.doc_id)
+    points = points_of(h.chunk.doc_id)
     return {
         "marker": s.hit + 1,
         "chunk_id": h.chunk.chunk_id,
@@ -376,8 +377,10 @@ def cite(hits: list[Hit], s: _Sentence, score: float, line_points_of) -> Citatio
         "text": h.chunk.text[s.start : s.end],  # exact, notes and all: the document's text at char_start..char_end
         "char_start": start,
         "char_end": end,
-        "line_start": point_lookup(points, start, h.chunk.line_start),
-        "line_end": point_lookup(points, end - 1, h.chunk.line_end),
+        "section": h.chunk.section,
+        "page": point_lookup(points.pages, start, h.chunk.page) if h.chunk.page is not None else None,
+        "line_start": point_lookup(points.lines, start, h.chunk.line_start),
+        "line_end": point_lookup(points.lines, end - 1, h.chunk.line_end),
         "score": round(score, 4),
     }
 

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from .models import Chunk, Document
+from .models import Chunk, Document, SourcePoints
 
 DB_NAME = "rag.sqlite"
 
@@ -138,10 +138,12 @@ class Catalog:
         r = self.conn().execute("SELECT doc_id, source, path FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
         return {"doc_id": r[0], "source": r[1], "path": r[2]} if r else None
 
-    def line_points(self, doc_id: str) -> list[tuple[int, int]]:
-        """A document's (offset, source line) map, without loading its text."""
-        row = self.conn().execute("SELECT line_points FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
-        return [tuple(p) for p in json.loads(row[0] or "[]")] if row else []
+    def source_points(self, doc_id: str) -> SourcePoints:
+        """A document's (offset, source line) and (offset, page) maps, without loading its text."""
+        row = self.conn().execute("SELECT line_points, page_points FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+        if not row:
+            return SourcePoints()
+        return SourcePoints([tuple(p) for p in json.loads(row[0] or "[]")], [tuple(p) for p in json.loads(row[1] or "[]")])
 
     def documents_by_path(self) -> dict[str, tuple[str, str, dict[str, Any]]]:
         """path -> (doc_id, sha256, metadata) for documents that came from files."""

@@ -70,7 +70,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 0
     print(answer.answer)
     for c in answer.citations:
-        print(f"  [{c['marker']}] {c['title']} — {c['source']}:{c['line_start']}-{c['line_end']}")
+        page = f", page {c['page']}" if c["page"] is not None else ""
+        section = f"  §{c['section']}" if c["section"] else ""
+        print(f"  [{c['marker']}] {c['title']} — {c['source']}:{c['line_start']}-{c['line_end']}{page}{section}")
     for claim in answer.claims:
         if not claim["supported"]:
             why = ", ".join(claim["unsupported_terms"]) or f"support {claim['score']:.2f}"

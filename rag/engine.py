@@ -553,7 +553,7 @@ class Engine:
         if self._generator is None or self._generator[0] is not loop:
             llm = LLM.from_settings(self.settings)
             assert llm is not None
-            self._generator = (loop, Generator(llm, Policy.from_settings(self.settings), self.aembed, self.store.line_points))
+            self._generator = (loop, Generator(llm, Policy.from_settings(self.settings), self.aembed, self.store.source_points))
         return self._generator[1]
 
     async def rewrite_question(self, history: list[Message]) -> str:
@@ -585,7 +585,7 @@ class Engine:
     def _compose(self, question: str, hits: list[Hit], ranked, evidence: list[Hit], unknown_years: list[str]) -> Answer:
         s = self.settings
         return compose(
-            question, hits, ranked, s.ask_threshold, self.store.line_points, s.ask_min_coverage, evidence=evidence, unknown_years=unknown_years
+            question, hits, ranked, s.ask_threshold, self.store.source_points, s.ask_min_coverage, evidence=evidence, unknown_years=unknown_years
         )
 
     def context(self, query: str, max_tokens: int = 1000, top_k: int = 8, filters: Filters | dict[str, Any] | None = None) -> ContextBlock:

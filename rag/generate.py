@@ -14,7 +14,7 @@ import numpy as np
 from .answer import NOT_FOUND, Answer, pack_context
 from .config import Settings
 from .llm import LLM, Completion, LLMError, Message, Sampling
-from .models import Hit
+from .models import Hit, SourcePoints
 from .prompt import answer_messages
 from .shapes import Citation, Claim
 from .verify import Verifier
@@ -55,12 +55,12 @@ class Generator:
         llm: LLM,
         policy: Policy,
         embed: Callable[[list[str]], Awaitable[np.ndarray]],
-        line_points_of: Callable[[str], list[tuple[int, int]]],
+        points_of: Callable[[str], SourcePoints],
     ) -> None:
         self.llm = llm
         self.policy = policy
         self.embed = embed
-        self.line_points_of = line_points_of
+        self.points_of = points_of
         # A burst of questions must not become a burst on the LLM server: the rest wait their turn.
         self.slots = asyncio.Semaphore(policy.max_concurrency)
 
@@ -103,7 +103,7 @@ class Generator:
 
     async def verified(self, extractive: Answer, completion: Completion) -> Answer:
         """Check each sentence of ``completion`` and apply the policy."""
-        verifier = Verifier(completion.text, extractive.passages, self.policy.threshold, self.line_points_of)
+        verifier = Verifier(completion.text, extractive.passages, self.policy.threshold, self.points_of)
         texts = verifier.texts()
         claims = verifier.judge(await self.embed(texts) if texts else None)
         supported = [c for c in claims if c["supported"]]

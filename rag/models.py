@@ -8,6 +8,15 @@ from typing import Any
 from .shapes import ChunkOut, DocumentSummary, Highlight, Passage
 
 
+@dataclass(frozen=True)
+class SourcePoints:
+    """Where a document's text came from, as ascending (offset, number) change points: source lines and, for
+    PDFs, pages (empty for other files)."""
+
+    lines: list[tuple[int, int]] = field(default_factory=list)
+    pages: list[tuple[int, int]] = field(default_factory=list)
+
+
 @dataclass
 class Document:
     """A normalized source document with a map back to its original lines and pages."""

@@ -77,7 +77,7 @@ class SearchResponse(TypedDict):
 
 
 class Citation(TypedDict):
-    """The source sentence behind an answer's [marker]: document, lines and character span."""
+    """The source sentence behind an answer's [marker]: document, section, page (PDFs), lines and character span."""
 
     marker: int
     chunk_id: str
@@ -87,6 +87,8 @@ class Citation(TypedDict):
     text: str
     char_start: int
     char_end: int
+    section: str
+    page: int | None
     line_start: int
     line_end: int
     score: float

@@ -23,7 +23,7 @@ from .errors import BadInputError
 from .lexical import IDF
 from .locking import ReadWriteLock
 from .manifest import IndexMismatchError, IndexSpec
-from .models import Chunk, Document
+from .models import Chunk, Document, SourcePoints
 from .vector_files import Delta, VectorFiles
 from .vectors import VectorIndex, get_backend
 
@@ -144,8 +144,8 @@ class Store:
     def document_info(self, doc_id: str) -> dict[str, Any] | None:
         return self.catalog.document_info(doc_id)
 
-    def line_points(self, doc_id: str) -> list[tuple[int, int]]:
-        return self.catalog.line_points(doc_id)
+    def source_points(self, doc_id: str) -> SourcePoints:
+        return self.catalog.source_points(doc_id)
 
     def documents_by_path(self) -> dict[str, tuple[str, str, dict[str, Any]]]:
         return self.catalog.documents_by_path()

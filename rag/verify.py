@@ -21,7 +21,7 @@ import numpy as np
 from .answer import candidate_sentences, cite, fold
 from .highlight import stem
 from .lexical import STOPWORDS
-from .models import Hit
+from .models import Hit, SourcePoints
 from .sentences import sentence_spans
 from .shapes import Claim
 
@@ -96,12 +96,12 @@ class Verifier:
     """Scores each sentence of an answer against its cited passages; embeddings come from ``embed``'s
     caller in one batch (``texts()`` then ``judge(vectors)``), so the model runs once per answer."""
 
-    def __init__(self, answer: str, hits: list[Hit], threshold: float, line_points_of: Callable[[str], list[tuple[int, int]]]):
+    def __init__(self, answer: str, hits: list[Hit], threshold: float, points_of: Callable[[str], SourcePoints]):
         self.claims = split_claims(answer)
         self.hits = hits
         self.sentences = candidate_sentences(hits)  # for similarity and the support span
         self.threshold = threshold
-        self.line_points_of = line_points_of
+        self.points_of = points_of
         self._vocab = [_vocabulary(f"{h.title} {h.chunk.text}") for h in hits]
         self._common = {w for h in hits for w in _WORD.findall(h.chunk.text) if w.islower()}
 
@@ -137,7 +137,7 @@ class Verifier:
             "coverage": round(coverage, 4),
             "similarity": round(similarity, 4),
             "unsupported_terms": missing,
-            "source": cite(self.hits, best, similarity, self.line_points_of) if best is not None else None,
+            "source": cite(self.hits, best, similarity, self.points_of) if best is not None else None,
         }
 
 

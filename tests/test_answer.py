@@ -206,6 +206,7 @@ def _ranked(items):
 
 def test_the_quotes_follow_token_maxsim_and_the_gate_stays_with_cosine():
     from rag.answer import compose
+    from rag.models import SourcePoints
 
     hit, ranked = _ranked(
         [
@@ -213,16 +214,17 @@ def test_the_quotes_follow_token_maxsim_and_the_gate_stays_with_cosine():
             ("Its most hallowed place honours the Child Heroes of 1847.", 0.52, 0.71),
         ]
     )
-    a = compose("Whom does Mexico's army academy venerate?", [hit], ranked, 0.45, lambda d: [], max_sentences=1)
+    a = compose("Whom does Mexico's army academy venerate?", [hit], ranked, 0.45, lambda d: SourcePoints(), max_sentences=1)
     assert a.grounded and a.answer.startswith("Its most hallowed place") and a.score == 0.70
     # Without token rows the cosine choice is quoted, as before.
     plain = [r._replace(match=None) for r in ranked]
-    a = compose("Whom does Mexico's army academy venerate?", [hit], plain, 0.45, lambda d: [], max_sentences=1)
+    a = compose("Whom does Mexico's army academy venerate?", [hit], plain, 0.45, lambda d: SourcePoints(), max_sentences=1)
     assert a.answer.startswith("Mexico's army academy is")
 
 
 def test_maxsim_quotes_that_fail_the_date_check_give_way_to_the_cosine_ones():
     from rag.answer import compose
+    from rag.models import SourcePoints
 
     hit, ranked = _ranked(
         [
@@ -230,7 +232,7 @@ def test_maxsim_quotes_that_fail_the_date_check_give_way_to_the_cosine_ones():
             ("Mexico's army academy is an old and proud institution.", 0.60, 0.80),
         ]
     )
-    a = compose("When was Mexico's army academy founded?", [hit], ranked, 0.45, lambda d: [], max_sentences=1)
+    a = compose("When was Mexico's army academy founded?", [hit], ranked, 0.45, lambda d: SourcePoints(), max_sentences=1)
     assert a.grounded and "1823" in a.answer
 
 

@@ -68,6 +68,7 @@ def test_ask_grounded_with_citations(client):
     for c in a["citations"]:
         passage = a["passages"][c["marker"] - 1]
         assert c["doc_id"] == passage["doc_id"] and c["text"] in passage["text"]
+        assert c["section"] == passage["section"] and c["page"] is None  # a text file has no pages
         doc = client.get(f"/documents/{c['doc_id']}").json()
         assert doc["text"][c["char_start"] : c["char_end"]] == c["text"]
 
@@ -130,6 +131,28 @@ def test_upload_files(client):
     assert top["doc_id"] == did and top["page"] == 1
     assert client.delete(f"/documents/{did}", headers=AUTH).status_code == 200
     assert not (settings.index_dir / "uploads" / f"{did}.pdf").exists()  # the file goes with its document
+
+
+def test_an_answer_from_a_pdf_cites_the_page_and_section_of_its_sentence(client):
+    pdf = make_pdf(
+        [
+            [
+                ("Okapi Survey", 18),
+                "A field report.",
+                ("2. Migration routes", 14),
+                "Rangers counted okapis in the Lacandon forest in the dry season.",
+            ],
+            ["Okapis crossed the Usumacinta river in March 2031 after the rains."],
+        ]
+    )
+    did = client.post("/documents", headers=AUTH, files={"file": ("okapi.pdf", pdf, "application/pdf")}).json()["doc_id"]
+    a = client.post("/ask", json={"question": "When did the okapis cross the Usumacinta river?", "top_k": 3}).json()
+    [c] = [c for c in a["citations"] if c["doc_id"] == did]
+    passage = a["passages"][c["marker"] - 1]
+    assert c["text"] == "Okapis crossed the Usumacinta river in March 2031 after the rains."
+    assert (passage["page"], c["page"]) == (1, 2)  # the passage starts on page 1, the sentence is on page 2
+    assert c["section"] == passage["section"] == "2. Migration routes"
+    assert client.delete(f"/documents/{did}", headers=AUTH).status_code == 200
 
 
 def test_odd_names_get_safe_ids(client):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.models import Chunk, Hit
+from rag.models import Chunk, Hit, SourcePoints
 from rag.verify import Verifier, content_words, key_terms, split_claims
 
 P1 = "The Merida Initiative began in 2008. It funded helicopters for the Mexican army."
@@ -14,17 +14,17 @@ P2 = "Trade between Canada and Mexico grew by 40 percent after NAFTA."
 
 
 def hits() -> list[Hit]:
-    a = Chunk("a:0", "a", 0, P1, 100, 100 + len(P1), 10, 11, "", 20)
+    a = Chunk("a:0", "a", 0, P1, 100, 100 + len(P1), 10, 11, "Funding", 20, page=3)  # a PDF's: its second sentence is on page 4
     b = Chunk("b:0", "b", 0, P2, 0, len(P2), 1, 1, "", 15)
     return [Hit(a, "Security", "a.txt", 1, 1.0), Hit(b, "Trade", "b.txt", 2, 0.5)]
 
 
-def lines(doc_id: str) -> list[tuple[int, int]]:
-    return [(0, 1)] if doc_id == "b" else [(0, 1), (100, 10), (136, 11)]
+def points(doc_id: str) -> SourcePoints:
+    return SourcePoints([(0, 1)]) if doc_id == "b" else SourcePoints([(0, 1), (100, 10), (136, 11)], [(0, 3), (137, 4)])
 
 
 def judge(answer: str, embed) -> list[dict]:
-    v = Verifier(answer, hits(), threshold=0.55, line_points_of=lines)
+    v = Verifier(answer, hits(), threshold=0.55, points_of=points)
     texts = v.texts()
     return list(v.judge(embed(texts)))
 
@@ -56,7 +56,16 @@ def test_exact_quote_is_supported_with_full_coverage_and_its_span(embed):
     assert src is not None
     assert (src["doc_id"], src["char_start"], src["char_end"]) == ("a", 100, 136)
     assert src["text"] == "The Merida Initiative began in 2008."
-    assert (src["line_start"], src["line_end"]) == (10, 10)
+    assert (src["line_start"], src["line_end"], src["page"], src["section"]) == (10, 10, 3, "Funding")
+
+
+def test_the_supporting_sentence_has_its_own_page_and_lines(embed):
+    [c] = judge("It funded helicopters for the Mexican army. [1]", embed)
+    src = c["source"]
+    assert src is not None and src["text"] == "It funded helicopters for the Mexican army."
+    assert (src["line_start"], src["line_end"], src["page"]) == (11, 11, 4)  # the passage starts on page 3
+    [c] = judge("Trade between Canada and Mexico grew by 40 percent after NAFTA. [2]", embed)
+    assert c["source"] is not None and c["source"]["page"] is None and c["source"]["section"] == ""  # not a PDF
 
 
 def test_wrong_year_is_unsupported_whatever_the_score(embed):
@@ -95,6 +104,6 @@ def test_off_topic_sentence_scores_below_threshold(embed):
 
 
 def test_no_vectors_means_similarity_zero():
-    v = Verifier("The Merida Initiative began in 2008. [1]", hits(), 0.55, lines)
+    v = Verifier("The Merida Initiative began in 2008. [1]", hits(), 0.55, points)
     [c] = v.judge(np.zeros((len(v.texts()), 4), dtype=np.float32))
     assert c["similarity"] == 0.0 and c["score"] == 0.5 and not c["supported"]
