@@ -13,7 +13,8 @@ from rag.chunking import ChunkLimits
 from rag.filters import FilterError, parse_filters
 from rag.ingest import MAX_ID_BYTES, doc_id_for, prepare
 from rag.loaders import Extracted
-from rag.normalize import normalize
+from rag.normalize import normalize, point_lookup
+from rag.pdf_layout import PdfLine, compose
 from rag.sentences import reading_sentences, sentence_spans
 from rag.tokens import count_tokens
 from tests.reliability.conftest import scale
@@ -150,3 +151,35 @@ def test_filters_parse_or_fail_with_a_filter_error(raw):
         return
     doc = {"doc_id": "a", "title": "t", "source": "s", "metadata": json.loads(json.dumps({"year": 2009}))}
     assert spec.admits(doc) in (True, False)
+
+
+# PDF lines as pypdf gives them: any text, sizes around a 10 pt body (headings, notes), bold or not.
+PDF_LINE = st.builds(
+    PdfLine,
+    st.one_of(TEXT.map(lambda t: t.replace("\n", " ")[:200]), st.sampled_from(["2.1 Methods", "1 See the annex.", "", "¹ Ibid."])),
+    st.sampled_from([0.0, 7.0, 9.0, 10.0, 12.0, 14.3]),
+    st.booleans(),
+)
+
+
+@EXAMPLES
+@given(st.lists(st.lists(PDF_LINE, max_size=12), min_size=1, max_size=5))
+def test_pdf_text_keeps_every_line_with_its_number_page_and_headings(pages):
+    out = compose(pages)
+    # The lines in order, only paragraph breaks added: each line's text starts where its point says.
+    number, pos = 1, 0
+    for page in pages:
+        for k, line in enumerate(page):
+            at = out.text.index(line.text, pos) if line.text else pos
+            assert not out.text[pos:at].strip()  # nothing but separators between one line and the next
+            if line.text:
+                assert point_lookup(out.line_points, at) == number + k
+            pos = at + len(line.text)
+        number += len(page) + 1
+    assert not out.text[pos:].strip()
+    assert [p for _, p in out.page_points] == list(range(1, len(pages) + 1))
+    assert all(a <= b for (a, _), (b, _) in zip(out.page_points, out.page_points[1:]))
+    norm = normalize(out.text, out.headings)
+    for s, e in out.headings:
+        assert 0 <= s <= e <= len(out.text) and out.text[s:e].strip()
+    assert all(0 <= s < e <= len(norm.text) for s, e in norm.headings)
