@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from rag import Engine, Settings, __version__
 from rag.collections import DEFAULT, Collections
-from rag.errors import BadInputError, ConflictError, NotFoundError, RagError, TimedOutError, UnavailableError
+from rag.errors import BadInputError, ConflictError, NotFoundError, RagError, StorageFullError, TimedOutError, UnavailableError
 
 from .auth import FailureLimiter
 from .deps import collection_read, collection_write, require_key
@@ -102,7 +102,7 @@ class ObserveMiddleware:
                 )
 
 
-_STATUS = ((TimedOutError, 504), (UnavailableError, 503), (NotFoundError, 404), (ConflictError, 409), (BadInputError, 400))
+_STATUS = ((StorageFullError, 507), (TimedOutError, 504), (UnavailableError, 503), (NotFoundError, 404), (ConflictError, 409), (BadInputError, 400))
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:

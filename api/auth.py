@@ -13,6 +13,8 @@ from pathlib import Path
 from fastapi import HTTPException
 from fastapi.security import HTTPAuthorizationCredentials
 
+from rag.sqlite_files import connect_shared
+
 log = logging.getLogger(__name__)
 WINDOW_S = 60.0
 MAX_CLIENTS = 10_000  # remembered clients; the oldest are forgotten first
@@ -86,8 +88,7 @@ def _open(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     checked on the event loop, so no write waits for the disk (the counts only matter while the server
     runs), nor long for another worker's lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn = connect_shared(path, busy_timeout_s, isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("CREATE TABLE IF NOT EXISTS auth_failures(client TEXT NOT NULL, at REAL NOT NULL)")
     conn.execute("CREATE INDEX IF NOT EXISTS auth_failures_client ON auth_failures(client, at)")

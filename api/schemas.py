@@ -235,6 +235,7 @@ _ERROR_TEXT = {
     429: "Too many failed API-key attempts; see Retry-After.",
     503: "Loading, overloaded or the index is busy; see Retry-After.",
     504: "The model did not answer within the request timeout.",
+    507: "No room on the index's disk for this write; nothing of it was kept.",
 }
 
 

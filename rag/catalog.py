@@ -15,6 +15,7 @@ from typing import Any, cast
 import numpy as np
 
 from .models import Chunk, Document, SourcePoints
+from .sqlite_files import connect_shared
 
 DB_NAME = "rag.sqlite"
 
@@ -73,11 +74,16 @@ class Catalog:
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = connect_shared(self.path, timeout_s=30)
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
         return conn
+
+    def truncate_log(self) -> None:
+        """Copy the write-ahead log into the database and empty its file (when no reader needs it): after a
+        write failed for want of room, the log may hold megabytes of frames that are already in the database
+        or were never committed."""
+        self.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     def close(self) -> None:
         """Close the calling thread's connection (each thread has its own)."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from .config import Settings
+from .diskspace import full_disk_reported
 from .errors import BadInputError, ConflictError, NotFoundError
 from .store import STORES, destroy_index
 
@@ -154,10 +155,15 @@ class Collections:
         if cfg.chunk_overlap >= cfg.chunk_tokens:
             raise BadInputError("chunk_overlap must be smaller than chunk_tokens")
         folder = self._dir(name)
-        folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / (CONFIG + ".tmp")
-        tmp.write_text(json.dumps(cfg.model_dump(), indent=2))
-        os.replace(tmp, folder / CONFIG)  # the collection exists once its config does
+        with full_disk_reported(self._dir(name).parent):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(json.dumps(cfg.model_dump(), indent=2))
+                os.replace(tmp, folder / CONFIG)  # the collection exists once its config does
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
         return cfg, key
 
     def ensure(self, name: str) -> CollectionConfig:

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -19,6 +19,7 @@ from .answer import Answer, ContextBlock, candidate_sentences, compose, pack_con
 from .batching import MicroBatcher
 from .chunking import ChunkLimits
 from .config import Settings
+from .diskspace import full_disk_reported, is_disk_full
 from .embedding import Embedder, embed_key
 from .errors import BadInputError, ConflictError, TimedOutError
 from .filters import Filters, check_fields, known_fields, parse_filters
@@ -32,7 +33,7 @@ from .models import ChunkView, Document, DocumentInfo, Hit, SyncReport
 from .prompt import rewrite_messages, standalone_from_turns
 from .retrieval import Mode, RetrievalParams, Retriever, check_mode
 from .shapes import SearchResponse
-from .store import DocumentWrite, IndexSpec, open_store
+from .store import DocumentWrite, IndexSpec, Store, open_store
 from .sync import Outcome, Pipeline, Planned, scan
 
 if TYPE_CHECKING:
@@ -64,6 +65,33 @@ class NewDocument:
     metadata: dict[str, Any] = field(default_factory=dict)
     doc_id: str | None = None
     source: str | None = None
+
+
+T = TypeVar("T")
+
+
+def _full_disk_reported(write: Callable[..., T]) -> Callable[..., T]:
+    """A write of the engine whose full-disk failure is a StorageFullError (API: 507) naming the index's folder."""
+
+    @functools.wraps(write)
+    def reported(self: Engine, *args: Any, **kwargs: Any) -> T:
+        with full_disk_reported(self.store.dir):
+            return write(self, *args, **kwargs)
+
+    return reported
+
+
+def _reclaim_room(store: Store, late: LateScorer | None) -> None:
+    """After a write failed for want of room: empty SQLite's write-ahead log, then drop the token matrices the
+    write stored before it failed, so the next, smaller write can fit (best effort: the disk may be too full
+    even to delete)."""
+    steps = [store.catalog.truncate_log] + ([late.prune, store.catalog.truncate_log] if late is not None else [])
+    for step in steps:
+        try:
+            step()
+        except Exception as e:
+            log.warning("could not reclaim the room of a failed write (%s): %s", getattr(step, "__name__", step), e)
+            return
 
 
 class Engine:
@@ -160,6 +188,7 @@ class Engine:
         return ChunkLimits(self.settings.chunk_tokens, self.settings.chunk_overlap, e.count_model_tokens, e.max_seq_length)
 
     # -- writes
+    @_full_disk_reported
     def sync(self, paths: Iterable[Path | str], progress: bool = False, pipeline: Pipeline | None = None) -> SyncReport:
         """Make the index match the files under ``paths``: add new, re-chunk changed, drop deleted.
         ``pipeline`` parses, chunks and embeds elsewhere (e.g. ``rag.ray_ingest.RayPipeline``)."""
@@ -182,6 +211,7 @@ class Engine:
         before it, a write that died before them); returns how many chunk texts were encoded."""
         return self.late.warm(progress) if self.late is not None else 0
 
+    @_full_disk_reported
     def index_if_empty(self, paths: Iterable[Path | str], progress: bool = False) -> SyncReport | None:
         """Index ``paths`` on first start: if nothing was ever written to the index (an index emptied
         by deletes stays empty). One server worker does it, the others wait."""
@@ -274,6 +304,7 @@ class Engine:
         candidates += (f"{candidates[1]}-{n}" for n in range(2, 10_000))
         return next(c for c in candidates if c not in taken and not self.store.id_taken(c))
 
+    @_full_disk_reported
     def add_documents(self, docs: list[NewDocument], progress: bool = False) -> list[Document]:
         """Add documents given as text (one with a given ``doc_id`` replaces it); returns them as stored.
         Raises ConflictError if one call gives the same ``doc_id`` twice."""
@@ -304,6 +335,7 @@ class Engine:
             self._write(prepared, [], progress)
         return [p.document for p in prepared]
 
+    @_full_disk_reported
     def add_file_bytes(self, data: bytes, filename: str, metadata: dict[str, Any] | None = None) -> Document:
         """Keep an uploaded file in the index's uploads folder and index it; raises LoadError if
         unreadable. Deleting the document removes the file."""
@@ -325,15 +357,17 @@ class Engine:
                 path=None,
             )
             tmp = dest.with_name(dest.name + ".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(dest)
             try:
+                tmp.write_bytes(data)
+                tmp.replace(dest)
                 self._write([prepared], [], False)
             except BaseException:
+                tmp.unlink(missing_ok=True)  # a full disk leaves part of it: give the room back now
                 dest.unlink(missing_ok=True)
                 raise
         return prepared.document
 
+    @_full_disk_reported
     def delete_document(self, doc_id: str) -> bool:
         """Remove a document, its chunks and its uploaded file; False if there was no such document."""
         with self._write_lock.hold(self.settings.write_timeout_s):
@@ -374,6 +408,21 @@ class Engine:
     ) -> int:
         """Embed what the cache (and ``given``: vectors a pipeline computed; ``given_tokens``: token rows by
         text) lacks, then write everything in one transaction. Returns how many chunks were embedded."""
+        try:
+            return self._embed_and_apply(prepared, removed, progress, given, given_tokens)
+        except Exception as e:
+            if is_disk_full(e):
+                _reclaim_room(self.store, self.late)
+            raise
+
+    def _embed_and_apply(
+        self,
+        prepared: list[Prepared],
+        removed: list[str],
+        progress: bool,
+        given: dict[str, np.ndarray] | None,
+        given_tokens: dict[str, np.ndarray] | None,
+    ) -> int:
         keys = [[embed_key(self.settings.model, t) for t in p.embed_texts] for p in prepared]
         flat = dict(zip((k for ks in keys for k in ks), (t for p in prepared for t in p.embed_texts)))
         cached = self.store.cached_embeddings(list(flat))

@@ -29,3 +29,8 @@ class UnavailableError(RagError):
 
 class TimedOutError(UnavailableError):
     """The work did not finish within the request's time bound."""
+
+
+class StorageFullError(RagError):
+    """The disk holding the index has no room for a write (or a file size limit was reached); the write was
+    not kept, what was committed before it stays, and reads go on."""

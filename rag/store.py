@@ -19,6 +19,7 @@ import numpy as np
 
 from . import embedding_cache, lexical, manifest, token_cache
 from .catalog import DB_NAME, Catalog, DocumentWrite
+from .diskspace import is_disk_full
 from .errors import BadInputError
 from .lexical import IDF
 from .locking import ReadWriteLock
@@ -246,9 +247,16 @@ class Store:
             self.refresh()
             raise
         self.last_write = {"delta_bytes": delta_bytes, "snapshot_bytes": 0}
-        if changed_kind or self._compaction_due():
-            self.last_write["snapshot_bytes"] = self._compact()
-        manifest.write(self.dir, self.spec, dim=self.dim, generation=generation)
+        try:
+            if changed_kind or self._compaction_due():
+                self.last_write["snapshot_bytes"] = self._compact()
+            manifest.write(self.dir, self.spec, dim=self.dim, generation=generation)
+        except Exception as e:
+            # The write is committed: a disk too full to fold the deltas into a snapshot must not report
+            # it as failed (the deltas serve as they are; the next write tries again).
+            if not is_disk_full(e):
+                raise
+            log.warning("index written, but no room to fold its deltas into a snapshot (%s): will try on the next write", e)
         self.files.remove_stale(self.base, self.generation)
 
     def _compaction_due(self) -> bool:
@@ -268,9 +276,13 @@ class Store:
         with self._rw.read():
             written = self.files.save_snapshot(self.vectors, self.generation)
         conn = self.catalog.conn()
-        conn.execute("BEGIN IMMEDIATE")
-        Catalog.set_meta(conn, {"base": self.generation})
-        conn.commit()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            Catalog.set_meta(conn, {"base": self.generation})
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
         self.base = self.generation
         return written
 

@@ -15,7 +15,7 @@ from ..deps import CollectionPath, collection_read, collection_write
 from ..schemas import CollectionCreated, CollectionIn, CollectionInfo, CollectionList, Deleted, errors
 
 reads = APIRouter(tags=["collections"], responses=errors(503))
-writes = APIRouter(tags=["collections"], responses=errors(400, 409, 503))
+writes = APIRouter(tags=["collections"], responses=errors(400, 409, 503, 507))
 
 
 def _collections(request: Request) -> Collections:

@@ -18,7 +18,7 @@ from ..deps import EngineDep, SettingsDep
 from ..schemas import UPLOAD_BODY, ChunkOut, Deleted, DocumentIn, DocumentList, DocumentOut, Uploaded, errors
 
 router = APIRouter(tags=["documents"], responses=errors(503))  # reads
-writes = APIRouter(tags=["documents"], responses=errors(503))  # behind the API key when one is set
+writes = APIRouter(tags=["documents"], responses=errors(503, 507))  # behind the API key when one is set
 
 
 @router.get("/documents", response_model=DocumentList)
