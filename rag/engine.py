@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -68,13 +68,14 @@ class NewDocument:
 
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
-def _full_disk_reported(write: Callable[..., T]) -> Callable[..., T]:
+def _full_disk_reported(write: Callable[Concatenate[Engine, P], T]) -> Callable[Concatenate[Engine, P], T]:
     """A write of the engine whose full-disk failure is a StorageFullError (API: 507) naming the index's folder."""
 
     @functools.wraps(write)
-    def reported(self: Engine, *args: Any, **kwargs: Any) -> T:
+    def reported(self: Engine, *args: P.args, **kwargs: P.kwargs) -> T:
         with full_disk_reported(self.store.dir):
             return write(self, *args, **kwargs)
 

@@ -104,7 +104,7 @@ def test_kill_9_of_rag_serve_during_uploads_keeps_every_acknowledged_write(index
                     if n % 3:
                         r = server.call("/documents", {"title": f"Note {n % 4}", "text": text}, timeout=10)
                     else:
-                        r = _multipart(server, f"note {word}.txt", text)
+                        r = server.upload(f"note {word}.txt", text)
                     if r.status == 201:
                         acked[r.body["doc_id"]] = word
                         if n % 4 == 0:
@@ -139,12 +139,3 @@ def test_kill_9_of_rag_serve_during_uploads_keeps_every_acknowledged_write(index
         totals["acked_deletes"] += len(deleted)
     record("kill9_rag_serve_uploads", **totals)
     assert totals["lost"] == 0 and totals["ghosts"] == 0 and totals["acked_uploads"] > 0
-
-
-def _multipart(server: Server, name: str, text: str):
-    boundary = "----ragtest7d3f"
-    body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-        f"Content-Type: text/plain\r\n\r\n{text}\r\n--{boundary}--\r\n"
-    ).encode()
-    return server.call("/documents", raw=body, timeout=10, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})

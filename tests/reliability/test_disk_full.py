@@ -47,15 +47,6 @@ def _words(n: int, seed: int) -> str:
     return " ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 10))) for _ in range(n))
 
 
-def _upload(server: Server, name: str, text: str):
-    boundary = "----ragdiskfull"
-    body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-        f"Content-Type: text/plain\r\n\r\n{text}\r\n--{boundary}--\r\n"
-    ).encode()
-    return server.call("/documents", raw=body, timeout=120, headers={**AUTH, "Content-Type": f"multipart/form-data; boundary={boundary}"})
-
-
 def _fill(disk: Path) -> Path:
     """Take every byte left on ``disk``."""
     filler = disk / "filler"
@@ -73,16 +64,16 @@ def test_a_full_disk_refuses_writes_with_507_and_keeps_reads_and_acknowledged_wr
     index = small_disk / "index"
     acked: list[str] = []
     with Server(index, workers=2, env={"RAG_API_KEY": KEY}) as server:
-        big = _upload(server, "big.txt", _words(20_000, seed=1))  # a few MB of index: more than the room left
+        big = server.upload("big.txt", _words(20_000, seed=1), AUTH, timeout=120)  # a few MB of index: more than the room left
         assert big.status == 507, (big.status, big.body, server.log())
         assert "no room to write the index" in big.body["detail"]
         assert server.call("/search", {"query": "border security cooperation"}).status == 200
         for i in range(5):  # the failed write gave its room back: small ones fit
-            r = _upload(server, f"okapi{i}.txt", f"Okapi sighting number {i} near the Usumacinta river.")
+            r = server.upload(f"okapi{i}.txt", f"Okapi sighting number {i} near the Usumacinta river.", AUTH)
             assert r.status == 201, (r.status, r.body)
             acked.append(r.body["doc_id"])
         filler = _fill(small_disk)
-        refused = _upload(server, "late.txt", "An okapi report that finds the disk full.")
+        refused = server.upload("late.txt", "An okapi report that finds the disk full.", AUTH)
         assert refused.status == 507 and "no room" in refused.body["detail"]
         for query in ("okapi sighting Usumacinta", "Merida Initiative funding"):
             assert server.call("/search", {"query": query}).status == 200
@@ -97,5 +88,5 @@ def test_a_full_disk_refuses_writes_with_507_and_keeps_reads_and_acknowledged_wr
     with Server(index, workers=2, env={"RAG_API_KEY": KEY}) as again:  # room again: nothing was lost, writes work
         listed = {d["doc_id"] for d in again.call("/documents").body["documents"]}
         assert set(acked) <= listed and not {"big", "late"} & listed
-        assert _upload(again, "after.txt", "An okapi seen after the disk was cleared.").status == 201
+        assert again.upload("after.txt", "An okapi seen after the disk was cleared.", AUTH).status == 201
     record("disk_full", acked=len(acked), refused=2, documents=len(listed) + 1)
