@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
     sp = sub.add_parser("index", help="make the index match the files under PATHS (default: corpus/)")
-    sp.add_argument("paths", nargs="*", type=Path, help="files or folders (.txt .md .html .pdf)")
+    sp.add_argument("paths", nargs="*", type=Path, help="files or folders (.txt .md .html .pdf .docx)")
     sp.add_argument("--rebuild", action="store_true", help="delete the index first and build it anew")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sp.add_argument("--engine", choices=["local", "ray"], default="local", help="where to parse, chunk and embed (default: this process)")

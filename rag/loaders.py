@@ -9,11 +9,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from .config import MAX_DOCUMENT_CHARS
+from .docx_text import DocxError, read_docx
 from .errors import BadInputError
 from .pdf_layout import PdfLine, TooMuchText, compose, read_lines
 from .pdf_pages import running_bounds
 
-SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
+SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}
 
 
 class LoadError(BadInputError):
@@ -44,6 +45,8 @@ def load_bytes(data: bytes, name: str, max_chars: int = MAX_DOCUMENT_CHARS) -> E
     ext = Path(name).suffix.lower()
     if ext == ".pdf":
         return _load_pdf(data, max_chars)
+    if ext == ".docx":
+        return _load_docx(data, max_chars)
     if ext not in (".html", ".htm", ".txt", ".md", ".markdown"):
         raise LoadError(f"unsupported file type {ext or '(none)'}")
     text = _decode(data)
@@ -122,6 +125,17 @@ def _load_pdf(data: bytes, max_chars: int) -> Extracted:
         page_points=composed.page_points,
         headings=composed.headings,
     )
+
+
+def _load_docx(data: bytes, max_chars: int) -> Extracted:
+    try:
+        doc = read_docx(data, max_chars)
+    except DocxError as e:
+        raise LoadError(str(e)) from e
+    check_length(len(doc.text), max_chars)
+    if not doc.text.strip():
+        raise LoadError("Word document has no text")
+    return Extracted(text=doc.text, title=doc.title or _first_line_title(doc.text), line_points=doc.line_points, headings=doc.headings)
 
 
 _BLOCK = {

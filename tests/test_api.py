@@ -1,11 +1,13 @@
 """Every route through FastAPI's test client, with the real model and a real index."""
 
+import io
 import os
 import re
 import subprocess
 import sys
 import time
 
+import docx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -131,6 +133,19 @@ def test_upload_files(client):
     assert top["doc_id"] == did and top["page"] == 1
     assert client.delete(f"/documents/{did}", headers=AUTH).status_code == 200
     assert not (settings.index_dir / "uploads" / f"{did}.pdf").exists()  # the file goes with its document
+
+
+def test_upload_a_word_document(client):
+    data = io.BytesIO()
+    d = docx.Document()
+    d.add_heading("Tapir tracking", level=1)
+    d.add_paragraph("Tapirs crossed the Grijalva river at night in 2031.")
+    d.save(data)
+    r = client.post("/documents", headers=AUTH, files={"file": ("tapirs.docx", data.getvalue(), "application/octet-stream")})
+    assert r.status_code == 201, r.text
+    top = client.post("/search", json={"query": "tapirs crossing the Grijalva", "top_k": 1}).json()["results"][0]
+    assert top["doc_id"] == r.json()["doc_id"] and top["section"] == "Tapir tracking" and top["page"] is None
+    assert client.delete(f"/documents/{top['doc_id']}", headers=AUTH).status_code == 200
 
 
 def test_an_answer_from_a_pdf_cites_the_page_and_section_of_its_sentence(client):

@@ -1,0 +1,96 @@
+"""Word documents (.docx) as text: body paragraphs and table rows in order, one a line, headings by their style."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+# document.xml may hold this many bytes per character of the text limit (Word's markup is verbose; a zip of
+# a few kilobytes can unpack to gigabytes, which the XML parser would hold in memory).
+XML_BYTES_PER_CHAR = 20
+_HEADING_STYLE = re.compile(r"(title|subtitle|heading \d)", re.I)
+
+
+class DocxError(ValueError):
+    """The file is not a readable Word document, or unpacks to more than it may."""
+
+
+@dataclass
+class DocxText:
+    """The text with one paragraph or table row a line (blank lines between), (offset, line) points where line
+    is the paragraph's number, and the spans of the headings."""
+
+    text: str
+    title: str | None = None
+    line_points: list[tuple[int, int]] = field(default_factory=list)
+    headings: list[tuple[int, int]] = field(default_factory=list)
+
+
+def read_docx(data: bytes, max_chars: int) -> DocxText:
+    """Read a .docx file's body; raises DocxError for a file that is not one or would unpack past the limit."""
+    _check_size(data, max_chars)
+    try:
+        import docx
+
+        document = docx.Document(io.BytesIO(data))
+        blocks = list(_blocks(document))
+        title = (document.core_properties.title or "").strip() or None
+    except Exception as e:  # python-docx and lxml raise many kinds for corrupt files
+        raise DocxError(f"cannot read the Word document: {type(e).__name__}: {e}") from e
+    out = DocxText("", title)
+    parts: list[str] = []
+    pos = 0
+    for number, (text, heading) in enumerate(blocks, start=1):
+        if parts:
+            parts.append("\n\n")
+            pos += 2
+        out.line_points.append((pos, number))
+        if heading:
+            out.headings.append((pos, pos + len(text)))
+        parts.append(text)
+        pos += len(text)
+    out.text = "".join(parts)
+    return out
+
+
+def _check_size(data: bytes, max_chars: int) -> None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            body = z.getinfo("word/document.xml").file_size
+    except (zipfile.BadZipFile, KeyError) as e:
+        raise DocxError(f"not a Word document (.docx is a zip holding word/document.xml): {e}") from e
+    if body > XML_BYTES_PER_CHAR * max_chars:
+        raise DocxError(
+            f"its text would unpack to {body:,} bytes of XML, more than a document of {max_chars:,} characters needs (RAG_MAX_DOCUMENT_CHARS)"
+        )
+
+
+def _blocks(document: Any):
+    """(text, is_heading) of each non-empty body paragraph and table row, in the document's order."""
+    for item in document.iter_inner_content():
+        if hasattr(item, "rows"):
+            for row in item.rows:
+                text = _row_text(row)
+                if text:
+                    yield text, False
+            continue
+        text = " ".join(item.text.split())
+        if text:
+            style = item.style.name if item.style is not None else ""
+            yield text, bool(_HEADING_STYLE.fullmatch(style or ""))
+
+
+def _row_text(row: Any) -> str:
+    """A table row's cells joined by " | " (a merged cell once)."""
+    cells, seen = [], set()
+    for cell in row.cells:
+        if id(cell._tc) in seen:
+            continue
+        seen.add(id(cell._tc))
+        text = " ".join(cell.text.split())
+        if text:
+            cells.append(text)
+    return " | ".join(cells)
