@@ -208,7 +208,7 @@ UPLOAD_BODY = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "A .txt, .md, .html or .pdf file; a plain name."},
+                        "file": {"type": "string", "format": "binary", "description": "A .txt, .md, .html, .pdf or .docx file; a plain name."},
                         "metadata": {"type": "string", "description": 'A JSON object, e.g. {"year": 2024}.'},
                     },
                 }
