@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from .config import CHUNK_OVERLAP, CHUNK_TOKENS
@@ -41,14 +41,15 @@ class _Unit:
     heading: bool
 
 
-def chunk_text(text: str, headings: list[tuple[int, int]], limits: ChunkLimits) -> list[ChunkSpan]:
-    """Split normalized text into sentence-aligned chunks; each knows its nearest heading."""
+def chunk_text(text: str, headings: list[tuple[int, int]], limits: ChunkLimits, marked: Collection[tuple[int, int]] = ()) -> list[ChunkSpan]:
+    """Split normalized text into sentence-aligned chunks; each knows its section (``_Sections``; ``marked``:
+    the headings the source marks as such, not only found by their look)."""
     units = _units(text, headings, limits.max_tokens)
     spans: list[ChunkSpan] = []
-    heading_starts = [s for s, _ in headings]
+    sections = _Sections(text, headings, set(marked))
     for group in _pack(units, limits):
         for s, e in _fit_model(text, group, limits):
-            spans.append(ChunkSpan(s, e, _section(text, headings, heading_starts, s), count_tokens(text[s:e])))
+            spans.append(ChunkSpan(s, e, sections.of(s, e), count_tokens(text[s:e])))
     return spans
 
 
@@ -143,6 +144,24 @@ def _fit_model(text: str, group: list[_Unit], limits: ChunkLimits) -> list[tuple
     return _fit_model(text, group[:mid], limits) + _fit_model(text, group[mid:], limits)
 
 
-def _section(text: str, headings: list[tuple[int, int]], starts: list[int], pos: int) -> str:
-    i = bisect_right(starts, pos) - 1
-    return text[headings[i][0] : headings[i][1]] if i >= 0 else ""
+class _Sections:
+    """The section of a span of the text: the heading nearest before it; for a span that opens with a heading
+    the source marks followed by more marked headings ("Okapi Report", then "2. Counts"), the last of them, the
+    one its text is under. Headings found only by their look (a paper's title block: title, author,
+    affiliation) are not passed over."""
+
+    def __init__(self, text: str, headings: list[tuple[int, int]], marked: set[tuple[int, int]]) -> None:
+        self.text, self.headings, self.marked = text, headings, marked
+        self.starts = [s for s, _ in headings]
+
+    def of(self, start: int, end: int) -> str:
+        i = bisect_right(self.starts, start) - 1
+        while i >= 0 and self.headings[i][0] >= start and self._next_marked_within(i, end):
+            i += 1
+        return self.text[self.headings[i][0] : self.headings[i][1]] if i >= 0 else ""
+
+    def _next_marked_within(self, i: int, end: int) -> bool:
+        """Whether heading ``i + 1`` is marked, starts before ``end`` and only whitespace separates the two."""
+        if i + 1 >= len(self.headings) or self.headings[i + 1] not in self.marked or self.starts[i + 1] >= end:
+            return False
+        return not self.text[self.headings[i][1] : self.starts[i + 1]].strip()

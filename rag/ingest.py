@@ -77,7 +77,8 @@ def prepare(
         page_points=pages,
     )
     prefix = embed_text(title, "", embed_title)
-    spans = chunk_text(norm.text, norm.headings, ChunkLimits(limits.max_tokens, limits.overlap_tokens, limits.model_len, limits.model_max, prefix))
+    limits = ChunkLimits(limits.max_tokens, limits.overlap_tokens, limits.model_len, limits.model_max, prefix)
+    spans = chunk_text(norm.text, norm.headings, limits, norm.marked)
     chunks = [
         Chunk(
             chunk_id=f"{doc_id}:{i}",

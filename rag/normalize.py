@@ -7,7 +7,7 @@ from array import array
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import overload
 
 SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹⁰"
@@ -17,11 +17,14 @@ SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹⁰"
 class Normalized:
     """Normalized text; ``origin[i]`` is the offset in the source text of character ``i`` (an array of
     8-byte ints: with a list, reading and chunking 10 M characters peaked at +484 MB, with the array +176 MB);
-    ``headings`` are (start, end) spans of paragraphs that are section headings."""
+    ``headings`` are (start, end) spans of paragraphs that are section headings; ``marked`` those of them the
+    source marks as such (markdown '#', a PDF's fonts, a web page's or Word document's tags and styles), not
+    only found by their look."""
 
     text: str
     origin: Sequence[int]
     headings: list[tuple[int, int]]
+    marked: list[tuple[int, int]] = field(default_factory=list)
 
 
 Repl = str | Callable[[re.Match], str | None]  # None: leave the match as it is
@@ -115,7 +118,8 @@ def normalize(source: str, headings: list[tuple[int, int]] | None = None) -> Nor
     for pattern, repl, group in steps:
         text, origin = _rewrite(text, origin, pattern, repl if isinstance(repl, str) else repl(text), group)
     text, origin = _strip(text, origin)
-    return Normalized(text=text, origin=origin, headings=_find_headings(text, origin, source, marked))
+    found, explicit = _find_headings(text, origin, source, marked)
+    return Normalized(text=text, origin=origin, headings=found, marked=explicit)
 
 
 def _markdown_headings(source: str) -> list[tuple[int, int]]:
@@ -148,14 +152,20 @@ def paragraphs(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _find_headings(text: str, origin: Sequence[int], source: str, marked: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Paragraphs that begin inside a ``marked`` source span, or look like a heading by themselves."""
-    found = []
+def _find_headings(
+    text: str, origin: Sequence[int], source: str, marked: list[tuple[int, int]]
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Paragraphs that begin inside a ``marked`` source span, or look like a heading by themselves; and the
+    first kind alone."""
+    found, explicit = [], []
     for s, e in paragraphs(text):
         i = bisect_right(marked, (origin[s], len(source))) - 1
-        if (i >= 0 and origin[s] < marked[i][1]) or _looks_like_heading(text[s:e], source, origin, s, e):
+        if i >= 0 and origin[s] < marked[i][1]:
+            explicit.append((s, e))
             found.append((s, e))
-    return found
+        elif _looks_like_heading(text[s:e], source, origin, s, e):
+            found.append((s, e))
+    return found, explicit
 
 
 _SMALL = {"a", "an", "and", "the", "of", "in", "on", "for", "to", "at", "by", "with", "or", "vs", "de", "la", "y"}

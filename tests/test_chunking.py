@@ -49,3 +49,14 @@ def test_overlong_sentence_is_split_at_words():
     text = "word " * 500
     chunks = chunk_text(text.strip(), [], ChunkLimits(max_tokens=50, overlap_tokens=0))
     assert len(chunks) >= 10 and all(c.n_tokens <= 50 for c in chunks)
+
+
+def test_a_passage_opening_with_marked_headings_is_under_the_last_of_them():
+    marked = normalize("# Okapi Report\n\n## 2. Counts\n\nRangers counted 41 okapis in 2031.")
+    [chunk] = chunk_text(marked.text, marked.headings, ChunkLimits(max_tokens=60, overlap_tokens=0), marked.marked)
+    assert chunk.section == "2. Counts"
+    # A title block found only by its look (title, author, affiliation): the passage keeps the title.
+    looks = normalize("Okapi Field Report\n\nJane Doe\n\nRangers counted 41 okapis in 2031 near the river.")
+    assert [looks.text[s:e] for s, e in looks.headings] == ["Okapi Field Report", "Jane Doe"] and looks.marked == []
+    [chunk] = chunk_text(looks.text, looks.headings, ChunkLimits(max_tokens=60, overlap_tokens=0), looks.marked)
+    assert chunk.section == "Okapi Field Report"

@@ -44,7 +44,8 @@ def test_pdf_pages_are_kept():
         (b"%PDF-1.4 garbage that is not a pdf", "bad.pdf", "cannot parse PDF"),
         (bytes(range(256)) * 4, "junk.txt", "binary"),
         ("caf\u00e9".encode("latin-1") + b" more", "latin.txt", "UTF-8"),
-        (b"text", "file.docx", "unsupported"),
+        (b"text", "file.rtf", "unsupported"),
+        (b"text", "file.docx", "not a Word document"),
     ],
 )
 def test_unreadable_files_raise_with_reason(data, name, reason):
