@@ -57,9 +57,12 @@ def read_docx(data: bytes, max_chars: int) -> DocxText:
 
 
 def _check_size(data: bytes, max_chars: int) -> None:
+    """Refuse a file that is not a zip with a body, or whose parts unpack to more than the text limit allows:
+    python-docx reads every part (styles, custom XML) into memory, not only the body."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
-            body = z.getinfo("word/document.xml").file_size
+            z.getinfo("word/document.xml")
+            body = sum(info.file_size for info in z.infolist())
     except (zipfile.BadZipFile, KeyError) as e:
         raise DocxError(f"not a Word document (.docx is a zip holding word/document.xml): {e}") from e
     if body > XML_BYTES_PER_CHAR * max_chars:

@@ -68,12 +68,15 @@ def test_files_that_are_not_word_documents_are_refused_with_the_reason(data, rea
         load_bytes(data, "x.docx")
 
 
-def test_a_word_document_that_would_unpack_past_the_limit_is_refused_before_it_is_parsed():
+@pytest.mark.parametrize("part", ["word/document.xml", "customXml/item1.xml"])
+def test_a_word_document_that_would_unpack_past_the_limit_is_refused_before_it_is_parsed(part):
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("word/document.xml", b"<w:document>" + b" " * 5_000_000 + b"</w:document>")  # 5 MB, a few KB zipped
+        if part != "word/document.xml":
+            z.writestr("word/document.xml", b"<w:document/>")
+        z.writestr(part, b"<x>" + b" " * 5_000_000 + b"</x>")  # 5 MB, a few KB zipped
     assert len(out.getvalue()) < 50_000
-    with pytest.raises(LoadError, match=r"unpack to 5,000,025 bytes of XML.*RAG_MAX_DOCUMENT_CHARS"):
+    with pytest.raises(LoadError, match=r"would unpack to 5,000,\d+ bytes.*RAG_MAX_DOCUMENT_CHARS"):
         load_bytes(out.getvalue(), "bomb.docx", max_chars=100_000)
 
 
