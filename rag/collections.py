@@ -156,7 +156,7 @@ class Collections:
             raise BadInputError("chunk_overlap must be smaller than chunk_tokens")
         folder = self._dir(name)
         tmp = folder / (CONFIG + ".tmp")
-        with full_disk_reported(self._dir(name).parent):
+        with full_disk_reported(folder.parent):
             try:
                 folder.mkdir(parents=True, exist_ok=True)
                 tmp.write_text(json.dumps(cfg.model_dump(), indent=2))

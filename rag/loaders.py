@@ -25,8 +25,8 @@ class LoadError(BadInputError):
 class Extracted:
     """Text of a file. ``line_points``/``page_points`` map text offsets to source lines/pages
     as ascending (offset, number) pairs; empty line_points means the text's own lines. ``headings`` are the
-    (start, end) spans of the headings a PDF's fonts or a web page's tags show; None for text files, whose
-    markdown marks them."""
+    (start, end) spans of the headings a PDF's fonts, a web page's tags or a Word document's styles show; None
+    for text files, whose markdown marks them."""
 
     text: str
     title: str | None = None
