@@ -65,6 +65,7 @@ def _serving(engine: Engine, metrics: Metrics) -> None:
     """What every engine the server answers from gets: micro-batched, bounded query embedding and
     answer metrics (the default collection's and each other collection's)."""
     engine.enable_batching()
+    engine.read_uploads_apart()
     engine.answer_observers.append(metrics.observe_answer)
 
 

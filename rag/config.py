@@ -141,6 +141,11 @@ class Settings(BaseSettings):
     # Reliability bounds (docs/RELIABILITY.md)
     request_timeout_s: float = Field(default=10.0, gt=0, description="Longest a request waits for the model (then 504).")
     write_timeout_s: float = Field(default=30.0, gt=0, description="Longest an API write waits for the index lock (then 503).")
+    parse_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Longest the service may take to read an uploaded file (in a process of its own, then 422).",
+    )
     max_pending_texts: int = Field(default=2048, ge=1, description="Texts queued for the model before new searches get 503.")
     max_concurrency: int = Field(default=256, ge=1, description="Open requests per worker before new ones get 503.")
     backlog: int = Field(

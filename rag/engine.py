@@ -22,6 +22,7 @@ from .config import Settings
 from .diskspace import full_disk_reported, is_disk_full
 from .embedding import Embedder, embed_key
 from .errors import BadInputError, ConflictError, TimedOutError
+from .file_reader import FileReader
 from .filters import Filters, check_fields, known_fields, parse_filters
 from .generate import Event, Generator, Policy, extractive_events
 from .ingest import Prepared, doc_id_for, prepare, sha256_bytes
@@ -112,6 +113,7 @@ class Engine:
         self.retriever = Retriever(self.store, self.embed_queries, RetrievalParams.from_settings(s), self.rescorer, self.late)
         self._write_lock = IndexLock(self.store.dir / "write.lock")
         self._batcher: MicroBatcher | None = None
+        self._reader: FileReader | None = None
         self._docs_cache: tuple[int, list[dict[str, Any]], set[str]] | None = None
         self._generator: tuple[asyncio.AbstractEventLoop, Generator] | None = None
         self.answer_observers: list[Callable[[Answer], None]] = []  # e.g. the server's metrics
@@ -174,6 +176,11 @@ class Engine:
     def enable_batching(self, max_batch: int = 64, max_wait_ms: float = 0.0) -> None:
         """Let concurrent queries share model calls (the server turns this on)."""
         self._batcher = MicroBatcher(self._encode_queries, max_batch, max_wait_ms, self.settings.max_pending_texts)
+
+    def read_uploads_apart(self) -> None:
+        """Read uploaded files in processes of their own, within ``parse_timeout_s`` (the server turns this on:
+        a PDF read in a thread slows the worker's searches, and a thread cannot be stopped)."""
+        self._reader = FileReader(self.settings.parse_timeout_s)
 
     def health(self) -> str | None:
         """Why this engine cannot serve searches now (None when it can)."""
@@ -341,7 +348,8 @@ class Engine:
         """Keep an uploaded file in the index's uploads folder and index it; raises LoadError if
         unreadable. Deleting the document removes the file."""
         dest_dir = self.uploads_dir
-        extracted = load_bytes(data, filename, self.settings.max_document_chars)  # parse before writing anything
+        read = self._reader.load if self._reader is not None else load_bytes
+        extracted = read(data, filename, self.settings.max_document_chars)  # parse before writing anything
         with self._write_lock.hold(self.settings.write_timeout_s):
             doc_id = self._new_doc_id(doc_id_for(filename), filename)
             dest_dir.mkdir(parents=True, exist_ok=True)

@@ -140,16 +140,14 @@ class Server:
     def call(self, path: str, body: Any = None, **kw) -> Reply:
         return request(self.url + path, body, **kw)
 
-    def upload(self, name: str, text: str, headers: dict[str, str] | None = None, timeout: float = 10) -> Reply:
-        """POST /documents with a text file as multipart form data, as a browser sends it."""
+    def upload(self, name: str, content: str | bytes, headers: dict[str, str] | None = None, timeout: float = 10) -> Reply:
+        """POST /documents with a file as multipart form data, as a browser sends it."""
         boundary = "----ragtest7d3f"
-        body = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-            f"Content-Type: text/plain\r\n\r\n{text}\r\n--{boundary}--\r\n"
-        ).encode()
-        return self.call(
-            "/documents", raw=body, timeout=timeout, headers={**(headers or {}), "Content-Type": f"multipart/form-data; boundary={boundary}"}
-        )
+        data = content.encode() if isinstance(content, str) else content
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        form = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        return self.call("/documents", raw=body, timeout=timeout, headers={**(headers or {}), **form})
 
     def worker_pids(self, tries: int = 400) -> set[int]:
         """The pids of the workers that answer (each connection may reach another)."""

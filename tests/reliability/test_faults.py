@@ -189,3 +189,20 @@ def test_killed_worker_is_replaced_and_counted(index_copy):
         server.wait_ready()
         assert _metric(server, "rag_worker_restarts") == 1
         assert _follow_up(server, 50)["failed"] == 0
+
+
+def test_an_upload_that_reads_too_long_is_refused_and_the_workers_keep_answering(index_copy):
+    from tests.helpers import make_form_pdf
+
+    slow = make_form_pdf(draws=100_000, chars=1_000)  # 3 KB that draws 100 M characters: over a minute to read
+    env = {"RAG_PARSE_TIMEOUT_S": "2", "RAG_API_KEY": "k", "RAG_MAX_DOCUMENT_CHARS": "1000000000"}
+    with Server(index_copy, workers=2, env=env) as server:
+        t0 = time.monotonic()
+        r = server.upload("slow.pdf", slow, {"Authorization": "Bearer k"}, timeout=60)
+        took = time.monotonic() - t0
+        assert r.status == 422 and "took longer than 2 s (RAG_PARSE_TIMEOUT_S)" in r.body["detail"], (r.status, r.body)
+        assert _follow_up(server, 50)["failed"] == 0
+        ok = server.upload("fine.txt", "Okapis crossed the river at dawn.", {"Authorization": "Bearer k"})
+        assert ok.status == 201, ok.body
+        assert "Traceback" not in server.log(None)
+    record("slow_upload", refused_after_s=round(took, 1))
