@@ -178,9 +178,10 @@ class Engine:
         self._batcher = MicroBatcher(self._encode_queries, max_batch, max_wait_ms, self.settings.max_pending_texts)
 
     def read_uploads_apart(self) -> None:
-        """Read uploaded files in processes of their own, within ``parse_timeout_s`` (the server turns this on:
-        a PDF read in a thread slows the worker's searches, and a thread cannot be stopped)."""
-        self._reader = FileReader(self.settings.parse_timeout_s)
+        """Read uploaded files in processes of their own, within ``parse_timeout_s``, waiting for a turn as long
+        as for the write lock (the server turns this on: a PDF read in a thread slows the worker's searches, and
+        a thread cannot be stopped)."""
+        self._reader = FileReader(self.settings.parse_timeout_s, wait_s=self.settings.write_timeout_s)
 
     def health(self) -> str | None:
         """Why this engine cannot serve searches now (None when it can)."""

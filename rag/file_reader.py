@@ -19,19 +19,20 @@ PARALLEL = 2  # files read at once per server worker; more wait for a turn
 
 
 class FileReader:
-    """Reads files with ``load_bytes`` in a child process, at most ``PARALLEL`` at once, each for at most
-    ``timeout_s`` seconds."""
+    """Reads files with ``load_bytes`` in a child process, at most ``parallel`` at once, each for at most
+    ``timeout_s`` seconds; a file waits at most ``wait_s`` for its turn (default: ``timeout_s``)."""
 
-    def __init__(self, timeout_s: float, parallel: int = PARALLEL) -> None:
+    def __init__(self, timeout_s: float, parallel: int = PARALLEL, wait_s: float | None = None) -> None:
         self.timeout_s = timeout_s
+        self.wait_s = timeout_s if wait_s is None else wait_s
         self.reading = 0  # files being read now
         self._turns = threading.BoundedSemaphore(parallel)
         self._count = threading.Lock()
 
     def load(self, data: bytes, name: str, max_chars: int) -> Extracted:
         """The file's text, as ``load_bytes`` gives it; LoadError when it cannot be read, takes too long or
-        kills its reader; UnavailableError when no turn comes within the timeout."""
-        if not self._turns.acquire(timeout=self.timeout_s):
+        kills its reader; UnavailableError when no turn comes within ``wait_s``."""
+        if not self._turns.acquire(timeout=self.wait_s):
             raise UnavailableError("too many files are being read; retry shortly", retry_after=5)
         self._add(1)
         try:

@@ -48,7 +48,7 @@ def test_a_file_that_reads_too_long_is_stopped_and_nothing_is_left_running():
 
 
 def test_files_past_the_parallel_limit_wait_their_turn_then_are_told_to_retry():
-    reader = FileReader(timeout_s=1, parallel=1)
+    reader = FileReader(timeout_s=2, parallel=1, wait_s=0.5)
     outcome: list[BaseException] = []
 
     def occupy() -> None:
