@@ -1,5 +1,5 @@
 """Uploaded files read in a process of their own: pypdf holds the GIL for seconds, so reading a PDF in a server
-thread slowed that worker's searches (p50 6 -> 26 ms, p90 7 -> 174 ms); and a file that takes too long to read
+thread slowed that worker's searches (p50 6 -> 26 ms, max 209 ms); and a file that takes too long to read
 can be stopped there, which a thread cannot be."""
 
 from __future__ import annotations
@@ -7,14 +7,22 @@ from __future__ import annotations
 import multiprocessing
 import threading
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
 from .errors import UnavailableError
 from .loaders import Extracted, LoadError, load_bytes
 
+if TYPE_CHECKING:
+    from multiprocessing.context import ForkServerContext, SpawnContext
+
 # Each reader is forked from one clean server process that has the parsers loaded: quick to start, and safe
 # (a fork of a worker would copy its threads' locks).
-_CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["rag.loaders", "pypdf", "docx"])
+_CONTEXT: ForkServerContext | SpawnContext
+if "forkserver" in multiprocessing.get_all_start_methods():
+    _CONTEXT = multiprocessing.get_context("forkserver")
+    _CONTEXT.set_forkserver_preload(["rag.loaders", "pypdf", "docx"])
+else:  # Windows: each reader starts afresh
+    _CONTEXT = multiprocessing.get_context("spawn")
 PARALLEL = 2  # files read at once per server worker; more wait for a turn
 
 
