@@ -75,6 +75,7 @@ class LateScorer:
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()  # int8 token matrices by key, least recent first
         self._memory_bytes = 0
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()  # token rows of recent queries
+        self._vectors: dict[str, np.ndarray] = {}  # their vectors (evicted with their rows)
         self._lock = threading.Lock()
 
     def _key(self, text: str) -> str:
@@ -87,16 +88,27 @@ class LateScorer:
 
     def remember_queries(self, texts: list[str], pairs: list[tuple[list[str], np.ndarray]]) -> np.ndarray:
         """Query vectors for the dense search from the model pass (``encode_tokens``) that also gives the
-        queries' token rows, remembered for ``score``: late interaction costs no second pass over a query."""
+        queries' token rows, remembered for ``score`` with the vectors: late interaction costs no second pass
+        over a query, and a sentence quoted again costs no pass at all (``remembered``)."""
+        vectors = [pooled(v) for _, v in pairs]
         with self._lock:
-            for t, (p, v) in zip(texts, pairs):
+            for t, (p, v), vector in zip(texts, pairs, vectors):
                 self._queries[t] = content_rows(p, v)
                 self._queries.move_to_end(t)
+                self._vectors[t] = vector
             while len(self._queries) > QUERY_MEMORY:
-                self._queries.popitem(last=False)
+                self._vectors.pop(self._queries.popitem(last=False)[0], None)
         if not pairs:
             return np.zeros((0, self.embedder.dim), dtype="float32")
-        return np.stack([pooled(v) for _, v in pairs])
+        return np.stack(vectors)
+
+    def remembered(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """The vectors of those ``texts`` whose vector and token rows are both still remembered."""
+        with self._lock:
+            found = {t: self._vectors[t] for t in texts if t in self._vectors and t in self._queries}
+            for t in found:
+                self._queries.move_to_end(t)
+        return found
 
     def query_rows(self, query: str) -> np.ndarray:
         """The query's content token rows: remembered by ``remember_queries``, else computed now."""

@@ -138,3 +138,17 @@ def test_a_stuck_model_gives_a_timeout_and_an_unready_engine(seed_index, embedde
     time.sleep(0.4)
     assert "busy" in (engine.health() or "")
     gate.set()
+
+
+def test_sentences_quoted_again_skip_the_model_and_give_the_same_answer(seed_index, embedder):
+    seed, _ = seed_index
+    engine = engine_at(seed.settings.index_dir, embedder)
+    engine.enable_batching()
+    question = "When did Tillerson travel to Mexico City?"
+    first = engine.ask(question, generate=False)
+    before = engine.model_calls
+    again = engine.ask(question, generate=False)
+    assert engine.model_calls - before == 1  # the search's query; every candidate sentence was remembered
+    assert (again.answer, again.citations) == (first.answer, first.citations) and first.grounded
+    other = asyncio.run(engine.aask("Who visited Mexico City in February 2017?", generate=False))
+    assert other.grounded and other.citations[0]["text"] == first.citations[0]["text"]  # async path, same memory
