@@ -9,7 +9,8 @@ import shutil
 import sqlite3
 import string
 import subprocess
-from contextlib import closing
+import sys
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,14 +30,20 @@ def small_disk(tmp_path: Path, index_copy: Path):
     to spare."""
     with closing(sqlite3.connect(index_copy / "rag.sqlite")) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    mount = tmp_path / "disk"
-    mount.mkdir()
     size = sum(p.stat().st_size for p in index_copy.rglob("*") if p.is_file()) + HEADROOM
+    with _tmpfs(tmp_path / "disk", size) as mount:
+        shutil.copytree(index_copy, mount / "index")
+        yield mount
+
+
+@contextmanager
+def _tmpfs(mount: Path, size: int):
+    """A tmpfs of ``size`` bytes at ``mount`` (skips the test where mounting is not allowed)."""
+    mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
     try:
-        shutil.copytree(index_copy, mount / "index")
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
@@ -90,3 +97,24 @@ def test_a_full_disk_refuses_writes_with_507_and_keeps_reads_and_acknowledged_wr
         assert set(acked) <= listed and not {"big", "late"} & listed
         assert again.upload("after.txt", "An okapi seen after the disk was cleared.", AUTH).status == 201
     record("disk_full", acked=len(acked), refused=2, documents=len(listed) + 1)
+
+
+def test_rag_index_on_a_full_disk_says_so_and_a_rerun_with_room_finishes(tmp_path: Path):
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    for i in range(3):
+        (corpus / f"field-notes-{i}.txt").write_text(_words(2_500, seed=10 + i))
+    with _tmpfs(tmp_path / "disk", 1_500_000) as mount:
+        index = mount / "index"
+        cmd = [sys.executable, "-m", "rag.cli", "index", str(corpus), "--index-dir", str(index), "--json"]
+        full = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert full.returncode == 2, (full.returncode, full.stderr[-2000:])
+        assert "error: no room to write the index in" in full.stderr and "Traceback" not in full.stderr
+        kept = check_index(index)  # what was committed before the disk filled is whole
+        assert stale_files(index, kept["generation"], kept["base"]) == []
+        subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
+        again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stderr[-2000:]
+        final = check_index(index)
+        assert final["documents"] == 3 and final["chunks"] == final["vectors"]
+    record("disk_full_rag_index", kept_documents=kept["documents"], final_documents=final["documents"])
