@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from dataclasses import dataclass, field
 from typing import Any
+
+from .extracted import Extracted, LoadError
 
 # document.xml may hold this many bytes per character of the text limit (Word's markup is verbose; a zip of
 # a few kilobytes can unpack to gigabytes, which the XML parser would hold in memory).
@@ -14,23 +15,9 @@ XML_BYTES_PER_CHAR = 20
 _HEADING_STYLE = re.compile(r"(title|subtitle|heading \d)", re.I)
 
 
-class DocxError(ValueError):
-    """The file is not a readable Word document, or unpacks to more than it may."""
-
-
-@dataclass
-class DocxText:
-    """The text with one paragraph or table row a line (blank lines between), (offset, line) points where line
-    is the paragraph's number, and the spans of the headings."""
-
-    text: str
-    title: str | None = None
-    line_points: list[tuple[int, int]] = field(default_factory=list)
-    headings: list[tuple[int, int]] = field(default_factory=list)
-
-
-def read_docx(data: bytes, max_chars: int) -> DocxText:
-    """Read a .docx file's body; raises DocxError for a file that is not one or would unpack past the limit."""
+def read_docx(data: bytes, max_chars: int) -> Extracted:
+    """A .docx file's body, one paragraph or table row a line (blank lines between; the line number is the
+    paragraph's), headings by their style; LoadError for a file that is not one or would unpack past the limit."""
     _check_size(data, max_chars)
     try:
         import docx
@@ -39,21 +26,21 @@ def read_docx(data: bytes, max_chars: int) -> DocxText:
         blocks = list(_blocks(document))
         title = (document.core_properties.title or "").strip() or None
     except Exception as e:  # python-docx and lxml raise many kinds for corrupt files
-        raise DocxError(f"cannot read the Word document: {type(e).__name__}: {e}") from e
-    out = DocxText("", title)
+        raise LoadError(f"cannot read the Word document: {type(e).__name__}: {e}") from e
     parts: list[str] = []
+    lines: list[tuple[int, int]] = []
+    headings: list[tuple[int, int]] = []
     pos = 0
     for number, (text, heading) in enumerate(blocks, start=1):
         if parts:
             parts.append("\n\n")
             pos += 2
-        out.line_points.append((pos, number))
+        lines.append((pos, number))
         if heading:
-            out.headings.append((pos, pos + len(text)))
+            headings.append((pos, pos + len(text)))
         parts.append(text)
         pos += len(text)
-    out.text = "".join(parts)
-    return out
+    return Extracted("".join(parts), title, line_points=lines, headings=headings)
 
 
 def _check_size(data: bytes, max_chars: int) -> None:
@@ -64,9 +51,9 @@ def _check_size(data: bytes, max_chars: int) -> None:
             z.getinfo("word/document.xml")
             body = sum(info.file_size for info in z.infolist())
     except (zipfile.BadZipFile, KeyError) as e:
-        raise DocxError(f"not a Word document (.docx is a zip holding word/document.xml): {e}") from e
+        raise LoadError(f"not a Word document (.docx is a zip holding word/document.xml): {e}") from e
     if body > XML_BYTES_PER_CHAR * max_chars:
-        raise DocxError(
+        raise LoadError(
             f"its text would unpack to {body:,} bytes of XML, more than a document of {max_chars:,} characters needs (RAG_MAX_DOCUMENT_CHARS)"
         )
 

@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
 from .config import MAX_DOCUMENT_CHARS
-from .docx_text import DocxError, read_docx
-from .errors import BadInputError
+from .docx_text import read_docx
+from .extracted import Extracted, LoadError
 from .pdf_layout import PdfLine, TooMuchText, compose, read_lines
 from .pdf_pages import running_bounds
 
+__all__ = ["SUPPORTED", "Extracted", "LoadError", "check_length", "is_supported", "load_bytes", "load_file"]
+
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}
-
-
-class LoadError(BadInputError):
-    """A file that exists but cannot be read as text; the message says why."""
-
-
-@dataclass
-class Extracted:
-    """Text of a file. ``line_points``/``page_points`` map text offsets to source lines/pages
-    as ascending (offset, number) pairs; empty line_points means the text's own lines. ``headings`` are the
-    (start, end) spans of the headings a PDF's fonts, a web page's tags or a Word document's styles show; None
-    for text files, whose markdown marks them."""
-
-    text: str
-    title: str | None = None
-    line_points: list[tuple[int, int]] = field(default_factory=list)
-    page_points: list[tuple[int, int]] = field(default_factory=list)
-    headings: list[tuple[int, int]] | None = None
 
 
 def is_supported(path: Path) -> bool:
@@ -115,27 +98,20 @@ def _load_pdf(data: bytes, max_chars: int) -> Extracted:
     except Exception as e:  # pypdf raises many types for corrupt files
         raise LoadError(f"cannot parse PDF: {type(e).__name__}: {e}") from e
     bounds = running_bounds([[line.text for line in page] for page in pages])
-    composed = compose([page[a:b] for page, (a, b) in zip(pages, bounds, strict=True)])
-    if not composed.text.strip():
+    extracted = compose([page[a:b] for page, (a, b) in zip(pages, bounds, strict=True)])
+    if not extracted.text.strip():
         raise LoadError("PDF has no extractable text (scanned image?)")
-    return Extracted(
-        text=composed.text,
-        title=meta_title or _first_line_title(composed.text),
-        line_points=composed.line_points,
-        page_points=composed.page_points,
-        headings=composed.headings,
-    )
+    extracted.title = meta_title or _first_line_title(extracted.text)
+    return extracted
 
 
 def _load_docx(data: bytes, max_chars: int) -> Extracted:
-    try:
-        doc = read_docx(data, max_chars)
-    except DocxError as e:
-        raise LoadError(str(e)) from e
-    check_length(len(doc.text), max_chars)
-    if not doc.text.strip():
+    extracted = read_docx(data, max_chars)
+    check_length(len(extracted.text), max_chars)
+    if not extracted.text.strip():
         raise LoadError("Word document has no text")
-    return Extracted(text=doc.text, title=doc.title or _first_line_title(doc.text), line_points=doc.line_points, headings=doc.headings)
+    extracted.title = extracted.title or _first_line_title(extracted.text)
+    return extracted
 
 
 _BLOCK = {

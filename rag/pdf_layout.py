@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from .extracted import Extracted
 
 HEADING_RATIO = 1.15  # a line set this much larger than the body text is a heading
 NOTE_RATIO = 0.9  # lines at a page's foot set this much smaller are its notes
@@ -28,16 +30,6 @@ class PdfLine:
     text: str
     size: float = 0.0
     bold: bool = False
-
-
-@dataclass
-class PdfText:
-    """A PDF's text with (offset, line) and (offset, page) points and the spans of its headings."""
-
-    text: str
-    line_points: list[tuple[int, int]] = field(default_factory=list)
-    page_points: list[tuple[int, int]] = field(default_factory=list)
-    headings: list[tuple[int, int]] = field(default_factory=list)
 
 
 class TooMuchText(Exception):
@@ -114,15 +106,17 @@ def is_heading(line: PdfLine, body: float) -> bool:
     return larger or (line.bold and abs(line.size - body) < 0.5 and bool(_NUMBERED.match(text)))
 
 
-def compose(pages: list[list[PdfLine]]) -> PdfText:
+def compose(pages: list[list[PdfLine]]) -> Extracted:
     """The document's text: pages apart, headings and page-foot notes as paragraphs of their own. Lines are
     numbered as in the pages' plain text joined by blank lines, whatever paragraph breaks are added."""
     body = body_size(pages)
-    out = PdfText("")
     parts: list[str] = []
+    lines: list[tuple[int, int]] = []
+    page_points: list[tuple[int, int]] = []
+    headings: list[tuple[int, int]] = []
     pos, number = 0, 1
     for page_no, page in enumerate(pages, start=1):
-        out.page_points.append((pos, page_no))
+        page_points.append((pos, page_no))
         for block, heading in _blocks(page, body):
             if parts and not parts[-1].endswith("\n\n"):
                 parts.append("\n\n")
@@ -130,16 +124,16 @@ def compose(pages: list[list[PdfLine]]) -> PdfText:
             start = pos
             for i, (k, line) in enumerate(block):
                 piece = ("" if i == 0 else " " if heading else "\n") + line.text
-                out.line_points.append((pos + (1 if i and not heading else 0), number + k))
+                lines.append((pos + (1 if i and not heading else 0), number + k))
                 parts.append(piece)
                 pos += len(piece)
             if heading:
-                out.headings.append((start, pos))
+                headings.append((start, pos))
         number += len(page) + 1
         parts.append("\n\n")
         pos += 2
-    out.text = "".join(parts)[:-2] if parts else ""
-    return out
+    text = "".join(parts)[:-2] if parts else ""
+    return Extracted(text, line_points=lines, page_points=page_points, headings=headings)
 
 
 def _blocks(page: list[PdfLine], body: float) -> list[tuple[list[tuple[int, PdfLine]], bool]]:

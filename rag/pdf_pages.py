@@ -20,18 +20,11 @@ def running_key(line: str) -> str:
     return "#" if _ROMAN.fullmatch(line) else _NUMBER.sub("#", line)
 
 
-def strip_running_lines(pages: list[str]) -> list[str]:
-    """The pages without their running lines: a line at the top or bottom of at least ``MIN_PAGES`` pages
-    (numbers aside: "Shared MIME-info Database", bare page numbers), or one that begins or ends with the
-    page's printed number ("Chapter 2: Setup 3" on the page printed 3). Glued to a page's first or last
-    sentence they would be quoted as part of it. Documents of fewer pages are returned as they are."""
-    lines = [page.split("\n") for page in pages]
-    return ["\n".join(page[a:b]) for page, (a, b) in zip(lines, running_bounds(lines), strict=True)]
-
-
 def running_bounds(lines: list[list[str]]) -> list[tuple[int, int]]:
-    """For each page's lines, the (start, end) range that is left without the running lines
-    (see ``strip_running_lines``)."""
+    """For each page's lines, the (start, end) range left without its running lines: a line at the top or
+    bottom of at least ``MIN_PAGES`` pages (numbers aside: "Shared MIME-info Database", bare page numbers), or
+    one that begins or ends with the page's printed number ("Chapter 2: Setup 3" on the page printed 3). Glued
+    to a page's first or last sentence they would be quoted as part of it. Documents of fewer pages keep all."""
     if len(lines) < MIN_PAGES:
         return [(0, len(page)) for page in lines]
     seen: Counter[str] = Counter()

@@ -5,7 +5,7 @@ import pytest
 
 from rag.loaders import LoadError, load_bytes
 from rag.normalize import line_points, normalize, point_lookup
-from rag.pdf_pages import strip_running_lines
+from rag.pdf_pages import running_bounds
 from rag.sentences import reading_sentences
 from tests.helpers import make_expanding_pdf, make_form_pdf, make_pdf
 
@@ -87,8 +87,7 @@ def test_running_headers_and_page_numbers_of_a_pdf_are_left_out():
     ],
 )
 def test_lines_that_do_not_run_through_the_pages_are_kept(pages):
-    texts = ["\n".join(p) for p in pages]
-    assert strip_running_lines(texts) == texts
+    assert running_bounds(pages) == [(0, len(p)) for p in pages]
 
 
 def test_a_small_pdf_that_expands_past_the_text_limit_is_refused_at_that_page():
